@@ -1,0 +1,21 @@
+/** One vocabulary for status, CLI, JSON and metrics (DESIGN §8). */
+export const TargetAction = {
+  UpToDate: 'UpToDate',
+  Retagged: 'Retagged',
+  Copied: 'Copied',
+  Conflict: 'Conflict',
+  Failed: 'Failed',
+} as const;
+export type TargetAction = (typeof TargetAction)[keyof typeof TargetAction];
+
+/** Metric label value for a target action: `up_to_date`, `retagged`, … */
+export function targetActionLabel(a: TargetAction): string {
+  return a.replace(/([a-z])([A-Z])/g, '$1_$2').toLowerCase();
+}
+
+export const BlobAction = { Exists: 'exists', Mount: 'mount', Upload: 'upload' } as const;
+export type BlobAction = (typeof BlobAction)[keyof typeof BlobAction];
+
+/** How bytes were saved: a blob already there, a mount, or a whole image tagged by manifest only. */
+export const SavedMethod = { Exists: 'exists', Mount: 'mount', Retag: 'retag' } as const;
+export type SavedMethod = (typeof SavedMethod)[keyof typeof SavedMethod];

@@ -1,0 +1,109 @@
+/**
+ * Prometheus metrics (DESIGN §4, §8). One Metrics object per process (tests make their own), so
+ * nothing here is a global singleton. Labels stay low-cardinality: registry host, never repo or tag.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { BlobAction, SavedMethod, TargetAction } from './copy/actions.js';
+import { targetActionLabel } from './copy/actions.js';
+
+export const METRIC_NAMES = [
+  'imagemirror_bytes_saved_total',
+  'imagemirror_bytes_copied_total',
+  'imagemirror_blobs_total',
+  'imagemirror_target_syncs_total',
+  'imagemirror_sync_duration_seconds',
+  'imagemirror_registry_requests_total',
+  'imagemirror_registry_capability',
+  'imagemirror_mirrors',
+  'imagemirror_workqueue_depth',
+  'imagemirror_reconcile_total',
+  'imagemirror_watch_connected',
+  'imagemirror_watch_relists_total',
+  'imagemirror_leader',
+] as const;
+
+export class Metrics {
+  readonly registry: Registry;
+  readonly bytesSaved: Counter<'method'>;
+  readonly bytesCopied: Counter;
+  readonly blobs: Counter<'action'>;
+  readonly targetSyncs: Counter<'result'>;
+  readonly syncDuration: Histogram;
+  readonly registryRequests: Counter<'registry' | 'method' | 'code'>;
+  readonly registryCapability: Gauge<'registry' | 'capability'>;
+  readonly mirrors: Gauge<'ready'>;
+  readonly workqueueDepth: Gauge;
+  readonly reconciles: Counter<'result'>;
+  readonly watchConnected: Gauge;
+  readonly watchRelists: Counter;
+  readonly leader: Gauge;
+
+  constructor(options: { defaultMetrics?: boolean } = {}) {
+    const registers = [(this.registry = new Registry())];
+    if (options.defaultMetrics) collectDefaultMetrics({ register: this.registry });
+    this.bytesSaved = new Counter({
+      name: 'imagemirror_bytes_saved_total',
+      help: 'Blob bytes a target needed and did not receive over the wire, by how (exists, mount, retag)',
+      labelNames: ['method'],
+      registers,
+    });
+    this.bytesCopied = new Counter({ name: 'imagemirror_bytes_copied_total', help: 'Blob bytes uploaded to targets', registers });
+    this.blobs = new Counter({ name: 'imagemirror_blobs_total', help: 'Blobs handled, by action (exists, mount, upload)', labelNames: ['action'], registers });
+    this.targetSyncs = new Counter({
+      name: 'imagemirror_target_syncs_total',
+      help: 'Target tags synced, by result (up_to_date, retagged, copied, conflict, failed)',
+      labelNames: ['result'],
+      registers,
+    });
+    this.syncDuration = new Histogram({
+      name: 'imagemirror_sync_duration_seconds',
+      help: 'Duration of one mirror reconcile',
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900],
+      registers,
+    });
+    this.registryRequests = new Counter({
+      name: 'imagemirror_registry_requests_total',
+      help: 'HTTP requests to registries, by registry host, method and status code',
+      labelNames: ['registry', 'method', 'code'],
+      registers,
+    });
+    this.registryCapability = new Gauge({
+      name: 'imagemirror_registry_capability',
+      help: 'What a registry turned out to support (1) or not (0): mount, referrers_api',
+      labelNames: ['registry', 'capability'],
+      registers,
+    });
+    this.mirrors = new Gauge({ name: 'imagemirror_mirrors', help: 'ImageMirrors by Ready condition status', labelNames: ['ready'], registers });
+    this.workqueueDepth = new Gauge({ name: 'imagemirror_workqueue_depth', help: 'Keys waiting in the work queue', registers });
+    this.reconciles = new Counter({ name: 'imagemirror_reconcile_total', help: 'Reconciles, by result (success, error, requeue)', labelNames: ['result'], registers });
+    this.watchConnected = new Gauge({ name: 'imagemirror_watch_connected', help: '1 while the ImageMirror watch stream is connected', registers });
+    this.watchRelists = new Counter({ name: 'imagemirror_watch_relists_total', help: 'Full re-lists of ImageMirrors (410 Gone, errors, staleness)', registers });
+    this.leader = new Gauge({ name: 'imagemirror_leader', help: '1 while this process holds the leader lease', registers });
+  }
+
+  countBlob(action: BlobAction, size: number): void {
+    this.blobs.inc({ action });
+    if (action === 'upload') this.bytesCopied.inc(size);
+    else this.bytesSaved.inc({ method: action }, size);
+  }
+
+  countSaved(method: SavedMethod, bytes: number): void {
+    if (bytes > 0) this.bytesSaved.inc({ method }, bytes);
+  }
+
+  countTarget(action: TargetAction): void {
+    this.targetSyncs.inc({ result: targetActionLabel(action) });
+  }
+
+  countRequest(registry: string, method: string, code: number | string): void {
+    this.registryRequests.inc({ registry, method, code: String(code) });
+  }
+
+  setCapability(registry: string, capability: 'mount' | 'referrers_api', supported: boolean): void {
+    this.registryCapability.set({ registry, capability }, supported ? 1 : 0);
+  }
+
+  async exposition(): Promise<string> {
+    return this.registry.metrics();
+  }
+}
