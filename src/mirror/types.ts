@@ -1,0 +1,129 @@
+/**
+ * The ImageMirror API (group imagemirror.dev, version v1alpha1), as TypeScript types, with the
+ * condition vocabulary beside it. crds/imagemirror.yaml and src/mirror/validate.ts agree with these.
+ */
+import type { TargetAction } from '../copy/actions.js';
+
+export const GROUP = 'imagemirror.dev';
+export const VERSION = 'v1alpha1';
+export const API_VERSION = `${GROUP}/${VERSION}`;
+export const KIND = 'ImageMirror';
+export const PLURAL = 'imagemirrors';
+
+export interface SecretRef {
+  secretName: string;
+}
+
+export interface SourceSpec {
+  /** host[:port]/path, no tag or digest. */
+  repository: string;
+  tags?: string[];
+  /** RE2, unanchored. */
+  tagPattern?: string;
+  /** npm-style range; a comma is read as AND. */
+  semver?: string;
+  digest?: string;
+  /** With tagPattern/semver: keep only the N highest. */
+  latest?: number;
+  credentials?: SecretRef;
+  insecure?: boolean;
+}
+
+export interface TargetSpec {
+  repository: string;
+  /** Replaces the source tag names; only with a single-image source. */
+  tags?: string[];
+  credentials?: SecretRef;
+  insecure?: boolean;
+}
+
+export interface ImageMirrorSpec {
+  source: SourceSpec;
+  targets: TargetSpec[];
+  referrers?: boolean;
+  overwrite?: boolean;
+  /** Go-style duration (`10m`, `1h30m`). */
+  interval?: string;
+  suspend?: boolean;
+}
+
+export const DEFAULTS = { referrers: true, overwrite: true, interval: '10m', suspend: false } as const;
+
+export type ConditionStatus = 'True' | 'False' | 'Unknown';
+
+export interface Condition {
+  type: string;
+  status: ConditionStatus;
+  reason: string;
+  message: string;
+  observedGeneration?: number;
+  lastTransitionTime: string;
+}
+
+export const ConditionType = { Ready: 'Ready', Reconciling: 'Reconciling', Stalled: 'Stalled' } as const;
+
+export const Reason = {
+  Synced: 'Synced',
+  InvalidSpec: 'InvalidSpec',
+  CredentialsNotFound: 'CredentialsNotFound',
+  AuthFailed: 'AuthFailed',
+  SourceNotFound: 'SourceNotFound',
+  TagConflict: 'TagConflict',
+  RegistryError: 'RegistryError',
+  Suspended: 'Suspended',
+  Progressing: 'Progressing',
+  Retrying: 'Retrying',
+} as const;
+export type Reason = (typeof Reason)[keyof typeof Reason];
+
+/** Reasons after which retrying cannot help until the spec changes (Stalled=True). */
+export const STALLED_REASONS: ReadonlySet<string> = new Set([Reason.InvalidSpec, Reason.TagConflict]);
+
+export interface TargetStatus {
+  reference: string;
+  digest: string;
+  action: TargetAction;
+  lastSyncTime: string;
+  message?: string;
+}
+
+export interface ImageMirrorStatus {
+  observedGeneration?: number;
+  conditions?: Condition[];
+  /** Source tag (or digest) → manifest digest. */
+  sourceDigests?: Record<string, string>;
+  /** One row per target tag, capped at TARGET_ROWS_CAP. */
+  targets?: TargetStatus[];
+  /** Rows left out of `targets` by the cap. */
+  targetsOmitted?: number;
+  /** e.g. `3/3 in sync`, for the Targets printer column. */
+  summary?: string;
+  lastSyncTime?: string;
+  bytes?: { copied: number; saved: number };
+}
+
+export const TARGET_ROWS_CAP = 100;
+
+export interface ObjectMeta {
+  name: string;
+  namespace?: string;
+  uid?: string;
+  generation?: number;
+  resourceVersion?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  creationTimestamp?: string;
+}
+
+export interface ImageMirror {
+  apiVersion: typeof API_VERSION;
+  kind: typeof KIND;
+  metadata: ObjectMeta;
+  spec: ImageMirrorSpec;
+  status?: ImageMirrorStatus;
+}
+
+/** `namespace/name`, the key used by queues, logs and file stores. */
+export function mirrorKey(m: { metadata: { name: string; namespace?: string } }): string {
+  return `${m.metadata.namespace ?? 'default'}/${m.metadata.name}`;
+}
