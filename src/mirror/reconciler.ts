@@ -1,0 +1,66 @@
+/**
+ * The reconcile contract every front end (controller, `run`, `sync`) drives: key → result.
+ * Front ends resolve credentials their own way (Secrets in the mirror's namespace, or YAML files and
+ * docker config) and store the returned status their own way.
+ */
+import type { CredentialProvider } from '../oci/credentials.js';
+import type { TargetAction } from '../copy/actions.js';
+import type { ImageMirror, ImageMirrorStatus, SecretRef } from './types.js';
+
+/** Thrown by a credentials resolver when a Secret is missing or of the wrong type. */
+export class CredentialsNotFoundError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'CredentialsNotFoundError';
+  }
+}
+
+export interface ReconcileContext {
+  /**
+   * Credentials for one side of a mirror: the Secret named by `ref` in `namespace` (never another
+   * namespace), falling back to whatever the front end allows (docker config in file modes).
+   * Throws CredentialsNotFoundError.
+   */
+  credentials(namespace: string, ref: SecretRef | undefined): Promise<CredentialProvider>;
+  /** Aborted on shutdown: stop starting new work; in-flight manifest pushes finish or are not made. */
+  signal?: AbortSignal;
+  /** Plan only: report what would happen, write nothing. */
+  dryRun?: boolean;
+  now?: () => Date;
+}
+
+export interface TargetReport {
+  reference: string;
+  digest: string;
+  action: TargetAction;
+  bytesCopied: number;
+  bytesSaved: number;
+  blobs: { exists: number; mount: number; upload: number };
+  message?: string;
+}
+
+export type ReconcileOutcome =
+  /** In sync: requeue after spec.interval. */
+  | 'synced'
+  /** Failed in a way a retry may fix: requeue with per-key backoff. */
+  | 'retry'
+  /** Retrying cannot help until the spec changes (InvalidSpec, TagConflict). */
+  | 'stalled'
+  /** spec.suspend: nothing done, status left as it was. */
+  | 'suspended';
+
+export interface ReconcileResult {
+  outcome: ReconcileOutcome;
+  /** The complete new status (conditions keep lastTransitionTime when their status is unchanged). */
+  status: ImageMirrorStatus;
+  /** For outcome 'synced': spec.interval in ms (the front end adds jitter). */
+  requeueAfterMs?: number;
+  /** One-line reason for logs, events and CLI output when not synced. */
+  reason: string;
+  message: string;
+  targets: TargetReport[];
+}
+
+export interface Reconciler {
+  reconcile(mirror: ImageMirror, ctx: ReconcileContext): Promise<ReconcileResult>;
+}
