@@ -37,6 +37,8 @@ export interface TargetReport {
   bytesSaved: number;
   blobs: { exists: number; mount: number; upload: number };
   message?: string;
+  /** For action Failed: the OciError code (or another short code) behind `message`. */
+  errorCode?: string;
 }
 
 export type ReconcileOutcome =
