@@ -1,0 +1,391 @@
+/**
+ * Validation and defaulting of ImageMirror objects, for every front end: the controller (objects the
+ * API server already checked against the CRD, which may still fail controller-only checks such as
+ * RE2 compilation or semver range syntax) and the file modes (raw YAML, nothing checked yet).
+ *
+ * The rules are the CRD's schema and CEL rules plus what CEL cannot see; test/mirror/crd.test.ts
+ * keeps the two in agreement. Every error names its field path and says what to write instead.
+ * Unknown fields are errors (what `kubectl apply` does with server-side strict field validation),
+ * so a typo such as `tagpattern` is caught in file modes too. `null` counts as absent, as the API
+ * server drops nulls before validating.
+ */
+import { parseRepository } from '../oci/reference.js';
+import { parseDuration } from './duration.js';
+import { compileSemverRange, compileTagPattern, isSingleImage } from './select.js';
+import {
+  API_VERSION,
+  DEFAULTS,
+  KIND,
+  type ImageMirror,
+  type ImageMirrorSpec,
+  type ObjectMeta,
+  type SecretRef,
+  type SourceSpec,
+  type TargetSpec,
+} from './types.js';
+
+export { isSingleImage } from './select.js';
+
+export type ValidationResult =
+  | { ok: true; mirror: ImageMirror }
+  | { ok: false; /** `namespace/name`, or `<unnamed>` */ name: string; errors: string[] };
+
+/** Patterns shared with crds/imagemirror.yaml (the CRD test checks they are the same strings). */
+export const PATTERNS = {
+  /** DNS-1123 subdomain: object names, Secret names. */
+  dns1123Subdomain: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$',
+  /** DNS-1123 label: namespaces. */
+  dns1123Label: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$',
+  tag: '^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$',
+  sha256Digest: '^sha256:[a-f0-9]{64}$',
+} as const;
+
+const DNS1123_SUBDOMAIN = new RegExp(PATTERNS.dns1123Subdomain);
+const DNS1123_LABEL = new RegExp(PATTERNS.dns1123Label);
+const TAG = new RegExp(PATTERNS.tag);
+const SHA256_DIGEST = new RegExp(PATTERNS.sha256Digest);
+
+export const SELECTORS = ['tags', 'tagPattern', 'semver', 'digest'] as const;
+const SPEC_FIELDS = ['source', 'targets', 'referrers', 'overwrite', 'interval', 'suspend'];
+const SOURCE_FIELDS = ['repository', ...SELECTORS, 'latest', 'credentials', 'insecure'];
+const TARGET_FIELDS = ['repository', 'tags', 'credentials', 'insecure'];
+const SECRET_REF_FIELDS = ['secretName'];
+
+type Obj = Record<string, unknown>;
+
+function isObj(v: unknown): v is Obj {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Field value with `null` read as absent. */
+function get(o: Obj, k: string): unknown {
+  const v = o[k];
+  return v === null ? undefined : v;
+}
+
+function describe(v: unknown): string {
+  if (Array.isArray(v)) return 'a list';
+  if (v === null) return 'null';
+  if (typeof v === 'object') return 'a mapping';
+  return `${typeof v} ${JSON.stringify(v)}`;
+}
+
+class Checker {
+  readonly errors: string[] = [];
+
+  err(path: string, msg: string): void {
+    this.errors.push(`${path}: ${msg}`);
+  }
+
+  unknownFields(path: string, o: Obj, known: string[]): void {
+    for (const k of Object.keys(o)) {
+      if (!known.includes(k)) this.err(`${path}.${k}`, `unknown field (known: ${known.join(', ')})`);
+    }
+  }
+
+  bool(path: string, v: unknown): boolean | undefined {
+    if (v === undefined) return undefined;
+    if (typeof v !== 'boolean') {
+      this.err(path, `must be true or false, got ${describe(v)}`);
+      return undefined;
+    }
+    return v;
+  }
+
+  str(path: string, v: unknown, required = false): string | undefined {
+    if (v === undefined) {
+      if (required) this.err(path, 'required');
+      return undefined;
+    }
+    if (typeof v !== 'string') {
+      this.err(path, `must be a string, got ${describe(v)}`);
+      return undefined;
+    }
+    if (v === '') {
+      this.err(path, 'must not be empty');
+      return undefined;
+    }
+    return v;
+  }
+
+  tagList(path: string, v: unknown): string[] | undefined {
+    if (v === undefined) return undefined;
+    if (!Array.isArray(v)) {
+      this.err(path, `must be a list of tags, got ${describe(v)}`);
+      return undefined;
+    }
+    if (v.length === 0) {
+      this.err(path, 'must list at least one tag (or leave the field out)');
+      return undefined;
+    }
+    const seen = new Set<string>();
+    let ok = true;
+    v.forEach((t, i) => {
+      if (typeof t !== 'string') {
+        this.err(`${path}[${i}]`, `must be a string, got ${describe(t)} (quote numeric tags: "1.0")`);
+        ok = false;
+      } else if (!TAG.test(t)) {
+        this.err(
+          `${path}[${i}]`,
+          `invalid tag ${JSON.stringify(t)}: up to 128 letters, digits, "_", "." and "-", not starting with "." or "-"`,
+        );
+        ok = false;
+      } else if (seen.has(t)) {
+        this.err(`${path}[${i}]`, `duplicate tag ${JSON.stringify(t)}`);
+        ok = false;
+      }
+      if (typeof t === 'string') seen.add(t);
+    });
+    return ok ? (v as string[]) : undefined;
+  }
+
+  /** Returns the canonical `registry/repository`, the form compared for equality. */
+  repository(path: string, v: unknown): { raw: string; canonical: string } | undefined {
+    const s = this.str(path, v, true);
+    if (s === undefined) return undefined;
+    try {
+      const r = parseRepository(s);
+      return { raw: s, canonical: `${r.registry}/${r.repository}` };
+    } catch (e) {
+      // parseRepository's message is `invalid image reference "<input>": <why>`; the path already
+      // names the field, so keep the reason only.
+      const msg = e instanceof Error ? e.message : String(e);
+      this.err(path, msg.replace(/^invalid image reference "(?:[^"\\]|\\.)*": /, `invalid repository ${JSON.stringify(s)}: `));
+      return undefined;
+    }
+  }
+
+  secretRef(path: string, v: unknown): SecretRef | undefined {
+    if (v === undefined) return undefined;
+    if (!isObj(v)) {
+      this.err(path, `must be a mapping {secretName: ...}, got ${describe(v)}`);
+      return undefined;
+    }
+    this.unknownFields(path, v, SECRET_REF_FIELDS);
+    const name = this.str(`${path}.secretName`, get(v, 'secretName'), true);
+    if (name === undefined) return undefined;
+    if (name.length > 253 || !DNS1123_SUBDOMAIN.test(name)) {
+      this.err(`${path}.secretName`, `invalid Secret name ${JSON.stringify(name)}: lowercase letters, digits, "-" and ".", at most 253 characters`);
+      return undefined;
+    }
+    return { secretName: name };
+  }
+}
+
+function validateSource(c: Checker, v: unknown): { spec: SourceSpec; canonical?: string } | undefined {
+  const path = 'spec.source';
+  if (v === undefined) {
+    c.err(path, 'required');
+    return undefined;
+  }
+  if (!isObj(v)) {
+    c.err(path, `must be a mapping, got ${describe(v)}`);
+    return undefined;
+  }
+  c.unknownFields(path, v, SOURCE_FIELDS);
+  const repo = c.repository(`${path}.repository`, get(v, 'repository'));
+  const spec: SourceSpec = { repository: repo?.raw ?? String(get(v, 'repository') ?? '') };
+
+  const found = SELECTORS.filter((k) => get(v, k) !== undefined);
+  if (found.length !== 1) {
+    c.err(path, `exactly one of tags, tagPattern, semver, digest must be set (found ${found.length === 0 ? 'none' : found.join(', ')})`);
+  }
+
+  const tags = c.tagList(`${path}.tags`, get(v, 'tags'));
+  if (tags) spec.tags = [...tags];
+
+  const pattern = c.str(`${path}.tagPattern`, get(v, 'tagPattern'));
+  if (pattern !== undefined) {
+    try {
+      compileTagPattern(pattern);
+      spec.tagPattern = pattern;
+    } catch (e) {
+      c.err(`${path}.tagPattern`, (e as Error).message);
+    }
+  }
+
+  const range = c.str(`${path}.semver`, get(v, 'semver'));
+  if (range !== undefined) {
+    try {
+      compileSemverRange(range);
+      spec.semver = range;
+    } catch (e) {
+      c.err(`${path}.semver`, (e as Error).message);
+    }
+  }
+
+  const digest = c.str(`${path}.digest`, get(v, 'digest'));
+  if (digest !== undefined) {
+    if (SHA256_DIGEST.test(digest)) spec.digest = digest;
+    else c.err(`${path}.digest`, `invalid digest ${JSON.stringify(digest)}: must be "sha256:" followed by 64 lowercase hex digits`);
+  }
+
+  const latest = get(v, 'latest');
+  if (latest !== undefined) {
+    if (typeof latest !== 'number' || !Number.isInteger(latest) || latest < 1) {
+      c.err(`${path}.latest`, `must be a whole number of at least 1, got ${describe(latest)}`);
+    } else if (get(v, 'tagPattern') === undefined && get(v, 'semver') === undefined) {
+      c.err(`${path}.latest`, 'only allowed with tagPattern or semver (it keeps the N highest matching tags)');
+    } else {
+      spec.latest = latest;
+    }
+  }
+
+  const creds = c.secretRef(`${path}.credentials`, get(v, 'credentials'));
+  if (creds) spec.credentials = creds;
+  const insecure = c.bool(`${path}.insecure`, get(v, 'insecure'));
+  if (insecure !== undefined) spec.insecure = insecure;
+  return { spec, canonical: repo?.canonical };
+}
+
+function validateTargets(
+  c: Checker,
+  v: unknown,
+  source: { spec: SourceSpec; canonical?: string } | undefined,
+  rawSource: Obj | undefined,
+): TargetSpec[] {
+  const path = 'spec.targets';
+  if (v === undefined) {
+    c.err(path, 'required: list at least one target repository');
+    return [];
+  }
+  if (!Array.isArray(v)) {
+    c.err(path, `must be a list, got ${describe(v)}`);
+    return [];
+  }
+  if (v.length === 0) {
+    c.err(path, 'must list at least one target repository');
+    return [];
+  }
+  // Judged from the raw source so a bad tag elsewhere does not add a misleading error here.
+  const rawTags = rawSource ? get(rawSource, 'tags') : undefined;
+  const sourceDigest = rawSource ? get(rawSource, 'digest') !== undefined : false;
+  const single = sourceDigest || (Array.isArray(rawTags) && rawTags.length === 1);
+
+  const out: TargetSpec[] = [];
+  const seen = new Map<string, number>();
+  v.forEach((t, i) => {
+    const p = `${path}[${i}]`;
+    if (!isObj(t)) {
+      c.err(p, `must be a mapping {repository: ...}, got ${describe(t)}`);
+      return;
+    }
+    c.unknownFields(p, t, TARGET_FIELDS);
+    const repo = c.repository(`${p}.repository`, get(t, 'repository'));
+    const target: TargetSpec = { repository: repo?.raw ?? String(get(t, 'repository') ?? '') };
+    const hasTags = get(t, 'tags') !== undefined;
+    const tags = c.tagList(`${p}.tags`, get(t, 'tags'));
+    if (tags) target.tags = [...tags];
+    if (hasTags && !single) {
+      c.err(`${p}.tags`, 'only allowed when the source is a single image (digest, or tags with exactly one entry)');
+    }
+    if (!hasTags && sourceDigest) {
+      c.err(`${p}.tags`, 'required when the source is a digest (a digest has no tag name to reuse)');
+    }
+    if (repo) {
+      if (source?.canonical === repo.canonical && !hasTags) {
+        c.err(`${p}.repository`, `same repository as spec.source.repository (${repo.canonical}); a target in the source repository needs its own tags (a retag)`);
+      }
+      const prev = seen.get(repo.canonical);
+      if (prev !== undefined) {
+        c.err(`${p}.repository`, `same repository as spec.targets[${prev}] (${repo.canonical}); list each target repository once`);
+      } else {
+        seen.set(repo.canonical, i);
+      }
+    }
+    const creds = c.secretRef(`${p}.credentials`, get(t, 'credentials'));
+    if (creds) target.credentials = creds;
+    const insecure = c.bool(`${p}.insecure`, get(t, 'insecure'));
+    if (insecure !== undefined) target.insecure = insecure;
+    out.push(target);
+  });
+  return out;
+}
+
+function validateMetadata(c: Checker, v: unknown): ObjectMeta | undefined {
+  if (v === undefined) {
+    c.err('metadata.name', 'required');
+    return undefined;
+  }
+  if (!isObj(v)) {
+    c.err('metadata', `must be a mapping, got ${describe(v)}`);
+    return undefined;
+  }
+  const name = c.str('metadata.name', get(v, 'name'), true);
+  if (name !== undefined && (name.length > 253 || !DNS1123_SUBDOMAIN.test(name))) {
+    c.err('metadata.name', `invalid name ${JSON.stringify(name)}: lowercase letters, digits, "-" and ".", starting and ending with a letter or digit, at most 253 characters`);
+  }
+  const ns = c.str('metadata.namespace', get(v, 'namespace'));
+  if (ns !== undefined && (ns.length > 63 || !DNS1123_LABEL.test(ns))) {
+    c.err('metadata.namespace', `invalid namespace ${JSON.stringify(ns)}: lowercase letters, digits and "-", at most 63 characters`);
+  }
+  return { ...(v as Obj), name: name ?? '' } as ObjectMeta;
+}
+
+function displayName(obj: unknown): string {
+  if (!isObj(obj) || !isObj(obj.metadata)) return '<unnamed>';
+  const { name, namespace } = obj.metadata;
+  if (typeof name !== 'string' || name === '') return '<unnamed>';
+  return `${typeof namespace === 'string' && namespace !== '' ? namespace : 'default'}/${name}`;
+}
+
+/**
+ * Checks an ImageMirror and returns a defaulted copy (referrers, overwrite, interval, suspend filled
+ * in; unknown fields refused, not copied). The input is never modified.
+ */
+export function validateMirror(obj: unknown): ValidationResult {
+  const c = new Checker();
+  const name = displayName(obj);
+  if (!isObj(obj)) {
+    return { ok: false, name, errors: [`object: must be a mapping, got ${describe(obj)}`] };
+  }
+  if (obj.apiVersion !== API_VERSION) c.err('apiVersion', `must be ${API_VERSION}, got ${describe(obj.apiVersion)}`);
+  if (obj.kind !== KIND) c.err('kind', `must be ${KIND}, got ${describe(obj.kind)}`);
+  const metadata = validateMetadata(c, get(obj, 'metadata'));
+
+  const rawSpec = get(obj, 'spec');
+  let spec: ImageMirrorSpec | undefined;
+  if (rawSpec === undefined) c.err('spec', 'required');
+  else if (!isObj(rawSpec)) c.err('spec', `must be a mapping, got ${describe(rawSpec)}`);
+  else {
+    c.unknownFields('spec', rawSpec, SPEC_FIELDS);
+    const rawSource = get(rawSpec, 'source');
+    const source = validateSource(c, rawSource);
+    const targets = validateTargets(c, get(rawSpec, 'targets'), source, isObj(rawSource) ? rawSource : undefined);
+    const referrers = c.bool('spec.referrers', get(rawSpec, 'referrers'));
+    const overwrite = c.bool('spec.overwrite', get(rawSpec, 'overwrite'));
+    const suspend = c.bool('spec.suspend', get(rawSpec, 'suspend'));
+    let interval = c.str('spec.interval', get(rawSpec, 'interval'));
+    if (interval !== undefined) {
+      try {
+        parseDuration(interval);
+      } catch (e) {
+        c.err('spec.interval', (e as Error).message);
+        interval = undefined;
+      }
+    }
+    if (source) {
+      spec = {
+        source: source.spec,
+        targets,
+        referrers: referrers ?? DEFAULTS.referrers,
+        overwrite: overwrite ?? DEFAULTS.overwrite,
+        interval: interval ?? DEFAULTS.interval,
+        suspend: suspend ?? DEFAULTS.suspend,
+      };
+    }
+  }
+
+  if (c.errors.length > 0 || !metadata || !spec) return { ok: false, name, errors: c.errors };
+  const mirror: ImageMirror = { apiVersion: API_VERSION, kind: KIND, metadata, spec };
+  const status = get(obj, 'status');
+  if (isObj(status)) mirror.status = status as ImageMirror['status'];
+  return { ok: true, mirror };
+}
+
+/** Like validateMirror, but throws one Error listing every problem (for tests and scripts). */
+export function mustValidateMirror(obj: unknown): ImageMirror {
+  const r = validateMirror(obj);
+  if (!r.ok) throw new Error(`ImageMirror ${r.name} is invalid: ${r.errors.join('; ')}`);
+  return r.mirror;
+}
