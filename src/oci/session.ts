@@ -1,0 +1,105 @@
+/**
+ * The auth and retry layers over the base transport: every registry request goes through
+ * `RegistrySession.request`, which adds a token for the scopes it needs, re-authenticates once on
+ * a 401, and retries network errors, 5xx and 429 when its body can be sent again.
+ */
+import type { Readable } from 'node:stream';
+import { Authenticator } from './auth.js';
+import { OciError } from './errors.js';
+import { errorFromResponse, header, type ErrorContext, type HttpRequest, type HttpResponse, type Transport } from './http.js';
+import { withRetry, type RetryPolicy } from './retry.js';
+
+export interface RequestOp {
+  method: HttpRequest['method'];
+  url: string;
+  headers?: Record<string, string>;
+  /** A buffer (replayable) or a factory for a one-shot stream (not retried here). */
+  body?: Buffer | Uint8Array | (() => Readable);
+  bodyBytes?: number;
+  /** Token scopes, most important first. */
+  scopes: string[];
+  /** Statuses returned to the caller; anything else becomes an OciError. */
+  ok: readonly number[];
+  ctx: ErrorContext;
+  followRedirects?: boolean;
+  /** Send exactly once (no retries at this layer), e.g. a chunk whose resume is handled above. */
+  once?: boolean;
+  signal?: AbortSignal;
+}
+
+export class RegistrySession {
+  constructor(
+    readonly registry: string,
+    /** Host the API is served from (registry-1.docker.io for docker.io). */
+    readonly apiHost: string,
+    readonly transport: Transport,
+    readonly auth: Authenticator,
+    readonly retry: RetryPolicy,
+  ) {}
+
+  async request(op: RequestOp): Promise<HttpResponse> {
+    const replayable = op.body === undefined || typeof op.body !== 'function';
+    const policy = replayable && !op.once ? this.retry : { ...this.retry, attempts: 1 };
+    return withRetry(policy, () => this.authenticated(op), op.signal);
+  }
+
+  private async authenticated(op: RequestOp): Promise<HttpResponse> {
+    const base = await this.transport.baseUrl();
+    // Upload Locations and Link pages may point elsewhere; credentials stay with the registry.
+    const sameHost = new URL(op.url, base + '/').host === new URL(base).host;
+    for (let reauthed = false; ; reauthed = true) {
+      const headers: Record<string, string> = { ...op.headers };
+      if (sameHost) {
+        const authz = await this.auth.authorization(op.scopes);
+        if (authz) headers['authorization'] = authz;
+      }
+      const body = typeof op.body === 'function' ? op.body() : op.body;
+      const res = await this.transport.send({
+        method: op.method,
+        url: op.url,
+        headers,
+        body,
+        bodyBytes: op.bodyBytes,
+        followRedirects: op.followRedirects,
+        signal: op.signal,
+      });
+      if (res.status === 401 && sameHost) {
+        const challenge = header(res, 'www-authenticate');
+        await res.body.dump().catch(() => undefined);
+        if (!reauthed && (await this.auth.onUnauthorized(challenge, op.scopes))) {
+          if (typeof op.body === 'function') {
+            // The stream is spent; the caller restarts with a fresh one.
+            throw new OciError({ code: 'UNAUTHORIZED', message: `${op.ctx.what}: re-authenticated, retrying`, status: 401, registry: this.registry, retryable: true });
+          }
+          continue;
+        }
+        throw authFailure(this.registry, op, challenge);
+      }
+      if (op.ok.includes(res.status)) return res;
+      throw await errorFromResponse(res, op.ctx);
+    }
+  }
+}
+
+/**
+ * A 401 that re-authenticating did not cure. distribution answers 401 (not 403) when the token
+ * lacks a scope, saying so with `error="insufficient_scope"`: that is a denial, not bad credentials.
+ */
+function authFailure(registry: string, op: RequestOp, challenge: string | undefined): OciError {
+  if (challenge && /error="?insufficient_scope/i.test(challenge)) {
+    return new OciError({
+      code: 'DENIED',
+      status: 401,
+      registry,
+      repository: op.ctx.repository,
+      message: `${op.ctx.what}: access denied (credentials for ${registry} lack ${op.scopes.join(' ')})`,
+    });
+  }
+  return new OciError({
+    code: 'UNAUTHORIZED',
+    status: 401,
+    registry,
+    repository: op.ctx.repository,
+    message: `authentication failed for ${registry} (${op.ctx.what})`,
+  });
+}

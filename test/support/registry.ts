@@ -1,0 +1,246 @@
+/**
+ * Starts Debian's docker-registry (distribution 2.8.2) on a free loopback port, in no-auth,
+ * htpasswd or token mode, and exposes its own access log so tests can count requests.
+ */
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { startTokenServer, type TokenServer, type TokenGrantRule } from './token-server.js';
+
+const execFileP = promisify(execFile);
+
+export interface AccessLogEntry {
+  method: string;
+  /** Request URI as logged, query included. */
+  path: string;
+  status: number;
+  bytes: number;
+}
+
+export interface TestRegistry {
+  /** `127.0.0.1:PORT` */
+  host: string;
+  url: string;
+  dir: string;
+  auth: 'none' | 'htpasswd' | 'token';
+  users: Record<string, string>;
+  token?: TokenServer;
+  /** Every request the registry logged so far (flushed first). */
+  accessLog(): Promise<AccessLogEntry[]>;
+  resetLog(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface StartRegistryOptions {
+  auth?: 'none' | 'htpasswd' | 'token';
+  users?: Record<string, string>;
+  /** Token mode: what each account may do; default: every user may push and pull everything. */
+  rules?: TokenGrantRule[];
+}
+
+const DEFAULT_USERS: Record<string, string> = { alice: 'alice-secret' };
+const SENTINEL = '/v2/?__log_sentinel=';
+// gorilla/handlers CombinedLoggingHandler, which distribution 2.8.2 writes to stdout.
+const LOG_LINE = /^\S+ \S+ \S+ \[[^\]]*\] "(\S+) (\S+) [^"]*" (\d{3}) (\d+|-)/;
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const addr = s.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function htpasswdFile(path: string, users: Record<string, string>): Promise<void> {
+  const lines: string[] = [];
+  for (const [u, p] of Object.entries(users)) {
+    const { stdout } = await execFileP('htpasswd', ['-Bbn', u, p]);
+    lines.push(stdout.trim());
+  }
+  await writeFile(path, lines.join('\n') + '\n');
+}
+
+function configYaml(dir: string, port: number, authBlock: string): string {
+  return `version: 0.1
+log:
+  level: error
+  formatter: text
+  accesslog:
+    disabled: false
+storage:
+  filesystem:
+    rootdirectory: ${join(dir, 'data')}
+  delete:
+    enabled: true
+  redirect:
+    disable: true
+  maintenance:
+    uploadpurging:
+      enabled: false
+http:
+  addr: 127.0.0.1:${port}
+  headers:
+    X-Content-Type-Options: [nosniff]
+${authBlock}`;
+}
+
+export async function startRegistry(o: StartRegistryOptions = {}): Promise<TestRegistry> {
+  const auth = o.auth ?? 'none';
+  const users = auth === 'none' ? {} : (o.users ?? DEFAULT_USERS);
+  const dir = await mkdtemp(join(tmpdir(), 'imc-registry-'));
+  let token: TokenServer | undefined;
+  try {
+    let authBlock = '';
+    if (auth === 'htpasswd') {
+      await htpasswdFile(join(dir, 'htpasswd'), users);
+      authBlock = `auth:\n  htpasswd:\n    realm: test-realm\n    path: ${join(dir, 'htpasswd')}\n`;
+    } else if (auth === 'token') {
+      const rules: TokenGrantRule[] = o.rules ?? Object.keys(users).map((account) => ({ account, repository: '*', actions: ['push', 'pull'] }));
+      token = await startTokenServer({ users, rules });
+      authBlock =
+        `auth:\n  token:\n    realm: ${token.realm}\n    service: ${token.service}\n` +
+        `    issuer: ${token.issuer}\n    rootcertbundle: ${token.rootCertBundle}\n`;
+    }
+    // A port picked free can be taken before the registry binds it; try a few.
+    let lastErr: unknown;
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const port = await freePort();
+      const cfg = join(dir, 'config.yml');
+      await writeFile(cfg, configYaml(dir, port, authBlock));
+      try {
+        return await launch(dir, port, cfg, auth, users, token);
+      } catch (e) {
+        lastErr = e;
+        if (!/address already in use/.test(String(e))) break;
+      }
+    }
+    throw lastErr;
+  } catch (e) {
+    await token?.stop();
+    await rm(dir, { recursive: true, force: true });
+    throw e;
+  }
+}
+
+async function launch(
+  dir: string,
+  port: number,
+  cfg: string,
+  auth: 'none' | 'htpasswd' | 'token',
+  users: Record<string, string>,
+  token: TokenServer | undefined,
+): Promise<TestRegistry> {
+  const child: ChildProcess = spawn('docker-registry', ['serve', cfg], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const host = `127.0.0.1:${port}`;
+  const url = `http://${host}`;
+  let entries: AccessLogEntry[] = [];
+  let sentinels = new Set<string>();
+  let partial = '';
+  let stderr = '';
+  let exited: { code: number | null } | undefined;
+  const exitWaiters: Array<() => void> = [];
+  const logWaiters: Array<() => void> = [];
+
+  child.stdout!.setEncoding('utf8');
+  child.stdout!.on('data', (chunk: string) => {
+    partial += chunk;
+    const lines = partial.split('\n');
+    partial = lines.pop() ?? '';
+    for (const line of lines) {
+      const m = LOG_LINE.exec(line);
+      if (!m) continue;
+      const path = m[2]!;
+      if (path.startsWith(SENTINEL)) {
+        sentinels.add(path);
+      } else {
+        entries.push({ method: m[1]!, path, status: Number(m[3]), bytes: m[4] === '-' ? 0 : Number(m[4]) });
+      }
+    }
+    for (const w of logWaiters.splice(0)) w();
+  });
+  child.stderr!.setEncoding('utf8');
+  child.stderr!.on('data', (c: string) => {
+    stderr = (stderr + c).slice(-4000);
+  });
+  child.on('exit', (code) => {
+    exited = { code };
+    for (const w of exitWaiters.splice(0)) w();
+    for (const w of logWaiters.splice(0)) w();
+  });
+
+  // Ready when GET /v2/ answers (200 without auth, 401 with); no fixed sleeps.
+  const deadline = Date.now() + 15000;
+  for (;;) {
+    if (exited) throw new Error(`docker-registry exited (${exited.code}) before answering: ${stderr.trim().split('\n').pop() ?? ''}`);
+    try {
+      const r = await fetch(`${url}/v2/`);
+      await r.arrayBuffer();
+      if (r.status === 200 || r.status === 401) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`docker-registry on ${host} did not answer within 15s`);
+    }
+    await new Promise((r) => setTimeout(r, 25));
+  }
+
+  let seq = 0;
+  // The access log line is written after the response; a sentinel request that we see logged
+  // means every request answered before it has been logged too.
+  async function flush(): Promise<void> {
+    if (exited) return;
+    const path = `${SENTINEL}${++seq}`;
+    const r = await fetch(`${url}${path}`);
+    await r.arrayBuffer();
+    const until = Date.now() + 5000;
+    while (!sentinels.has(path)) {
+      if (exited) return;
+      if (Date.now() > until) throw new Error(`access log of ${host} did not show the sentinel request`);
+      await new Promise<void>((resolve) => {
+        logWaiters.push(resolve);
+        setTimeout(resolve, 200);
+      });
+    }
+  }
+
+  let stopped = false;
+  return {
+    host,
+    url,
+    dir,
+    auth,
+    users,
+    token,
+    async accessLog() {
+      await flush();
+      return entries.slice();
+    },
+    async resetLog() {
+      await flush();
+      entries = [];
+      sentinels = new Set();
+    },
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      if (!exited) {
+        const done = new Promise<void>((resolve) => exitWaiters.push(resolve));
+        child.kill('SIGTERM');
+        const t = setTimeout(() => child.kill('SIGKILL'), 3000);
+        await done;
+        clearTimeout(t);
+      }
+      await token?.stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
