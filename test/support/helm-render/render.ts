@@ -1,0 +1,108 @@
+/**
+ * Renders charts/image-mirror-controller with the Go renderer beside this file (Helm's template
+ * engine subset: text/template + sprig, built offline against Debian's Go packages). The binary is
+ * built once per test process.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { parseAllDocuments } from 'yaml';
+
+const run = promisify(execFile);
+const here = dirname(fileURLToPath(import.meta.url));
+export const REPO_ROOT = join(here, '..', '..', '..');
+export const CHART_DIR = join(REPO_ROOT, 'charts', 'image-mirror-controller');
+export const GOPATH = process.env.IMAGE_MIRROR_GOPATH ?? '/usr/share/gocode';
+
+export interface K8sObject {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+  [key: string]: unknown;
+}
+
+export interface RenderOptions {
+  values?: Record<string, unknown>;
+  name?: string;
+  namespace?: string;
+  apiVersions?: string[];
+  notes?: boolean;
+}
+
+let built: Promise<{ bin: string; workDir: string }> | undefined;
+
+async function buildRenderer(): Promise<{ bin: string; workDir: string }> {
+  const workDir = await mkdtemp(join(tmpdir(), 'helm-render-'));
+  const bin = join(workDir, 'helm-render');
+  const env = {
+    ...process.env,
+    GO111MODULE: 'off',
+    GOPATH,
+    GOFLAGS: '',
+    // A stable cache keeps rebuilds fast across runs (sprig compiles once).
+    GOCACHE: process.env.GOCACHE ?? join(tmpdir(), 'image-mirror-go-build-cache'),
+  };
+  try {
+    await run('go', ['build', '-o', bin, '.'], { cwd: here, env, timeout: 180_000 });
+  } catch (err) {
+    const e = err as { stderr?: string; message: string };
+    throw new Error(`building the Helm renderer failed: ${(e.stderr ?? e.message).trim().split('\n').slice(0, 5).join(' | ')}`);
+  }
+  return { bin, workDir };
+}
+
+export function renderer(): Promise<{ bin: string; workDir: string }> {
+  built ??= buildRenderer();
+  return built;
+}
+
+let counter = 0;
+
+/** Renders the chart; rejects with the renderer's one-line error (e.g. a `fail` in a template). */
+export async function renderChartText(opts: RenderOptions = {}): Promise<string> {
+  const { bin, workDir } = await renderer();
+  const args = ['--chart', CHART_DIR, '--name', opts.name ?? 'image-mirror-controller', '--namespace', opts.namespace ?? 'image-mirror-system'];
+  if (opts.values) {
+    const file = join(workDir, `values-${++counter}.json`);
+    await writeFile(file, JSON.stringify(opts.values));
+    args.push('--values', file);
+  }
+  if (opts.apiVersions?.length) args.push('--api-versions', opts.apiVersions.join(','));
+  if (opts.notes) args.push('--notes');
+  try {
+    const { stdout } = await run(bin, args, { maxBuffer: 64 * 1024 * 1024 });
+    return stdout;
+  } catch (err) {
+    const e = err as { stderr?: string; message: string };
+    throw new Error((e.stderr ?? e.message).trim());
+  }
+}
+
+export async function renderChart(opts: RenderOptions = {}): Promise<K8sObject[]> {
+  return parseStream(await renderChartText(opts), 'helm-render output');
+}
+
+/** Parses a YAML stream into objects, failing on any YAML error; empty documents are dropped. */
+export function parseStream(text: string, what: string): K8sObject[] {
+  const out: K8sObject[] = [];
+  for (const doc of parseAllDocuments(text)) {
+    if (doc.errors.length) throw new Error(`${what}: ${doc.errors[0]!.message}`);
+    const value = doc.toJS() as unknown;
+    if (value === null || value === undefined) continue;
+    out.push(value as K8sObject);
+  }
+  return out;
+}
+
+export async function kustomize(dir: string): Promise<K8sObject[]> {
+  try {
+    const { stdout } = await run('kubectl', ['kustomize', dir], { maxBuffer: 64 * 1024 * 1024, timeout: 60_000 });
+    return parseStream(stdout, `kubectl kustomize ${dir}`);
+  } catch (err) {
+    const e = err as { stderr?: string; message: string };
+    throw new Error(`kubectl kustomize ${dir} failed: ${(e.stderr ?? e.message).trim()}`);
+  }
+}
