@@ -57,11 +57,15 @@ describe('parseWwwAuthenticate', () => {
 describe('Authenticator and the token server (no registry)', () => {
   let ts: TokenServer;
   let tsShort: TokenServer;
-  beforeEach(async () => {
+  before(async () => {
     ts = await startTokenServer({ users: { alice: 'alice-pw' }, rules: [{ account: '*', repository: '*', actions: ['*'] }] });
     tsShort = await startTokenServer({ users: { alice: 'alice-pw' }, rules: [{ account: '*anonymous*', repository: '*', actions: ['pull'] }], omitExpiresIn: true });
   });
-  afterEach(async () => {
+  beforeEach(() => {
+    ts.requests.length = 0;
+    tsShort.requests.length = 0;
+  });
+  after(async () => {
     await ts.stop();
     await tsShort.stop();
   });
