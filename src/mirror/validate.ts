@@ -10,7 +10,7 @@
  * server drops nulls before validating.
  */
 import { parseRepository } from '../oci/reference.js';
-import { parseDuration } from './duration.js';
+import { DURATION_PATTERN, parseDuration } from './duration.js';
 import { compileSemverRange, compileTagPattern, isSingleImage } from './select.js';
 import {
   API_VERSION,
@@ -38,7 +38,21 @@ export const PATTERNS = {
   dns1123Label: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$',
   tag: '^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$',
   sha256Digest: '^sha256:[a-f0-9]{64}$',
+  /**
+   * The distribution name grammar with an optional registry host (which needs a ".", a port or
+   * `localhost`, as parseRepository reads it). A static approximation for the CRD: parseRepository
+   * has the last word (uppercase-only hosts, IPv6 forms, the 255 limit on the canonical name).
+   */
+  repository:
+    '^(?:(?:localhost(?::[0-9]+)?|(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))+(?::[0-9]+)?|(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?::[0-9]+)|\\[[a-fA-F0-9:]+\\](?::[0-9]+)?)/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$',
+  interval: DURATION_PATTERN,
 } as const;
+
+/**
+ * Bounds the CRD needs so the API server can prove its CEL rules cheap (an unbounded list or string
+ * makes the estimated cost exceed the limit and the CRD is refused); enforced here too.
+ */
+export const LIMITS = { targets: 100, repositoryLength: 255, intervalLength: 64 } as const;
 
 const DNS1123_SUBDOMAIN = new RegExp(PATTERNS.dns1123Subdomain);
 const DNS1123_LABEL = new RegExp(PATTERNS.dns1123Label);
@@ -143,6 +157,10 @@ class Checker {
   repository(path: string, v: unknown): { raw: string; canonical: string } | undefined {
     const s = this.str(path, v, true);
     if (s === undefined) return undefined;
+    if (s.length > LIMITS.repositoryLength) {
+      this.err(path, `invalid repository: ${s.length} characters, at most ${LIMITS.repositoryLength} allowed`);
+      return undefined;
+    }
     try {
       const r = parseRepository(s);
       return { raw: s, canonical: `${r.registry}/${r.repository}` };
@@ -257,6 +275,9 @@ function validateTargets(
     c.err(path, 'must list at least one target repository');
     return [];
   }
+  if (v.length > LIMITS.targets) {
+    c.err(path, `at most ${LIMITS.targets} targets per ImageMirror, got ${v.length} (split it into several mirrors)`);
+  }
   // Judged from the raw source so a bad tag elsewhere does not add a misleading error here.
   const rawTags = rawSource ? get(rawSource, 'tags') : undefined;
   const sourceDigest = rawSource ? get(rawSource, 'digest') !== undefined : false;
@@ -356,7 +377,10 @@ export function validateMirror(obj: unknown): ValidationResult {
     const overwrite = c.bool('spec.overwrite', get(rawSpec, 'overwrite'));
     const suspend = c.bool('spec.suspend', get(rawSpec, 'suspend'));
     let interval = c.str('spec.interval', get(rawSpec, 'interval'));
-    if (interval !== undefined) {
+    if (interval !== undefined && interval.length > LIMITS.intervalLength) {
+      c.err('spec.interval', `at most ${LIMITS.intervalLength} characters`);
+      interval = undefined;
+    } else if (interval !== undefined) {
       try {
         parseDuration(interval);
       } catch (e) {

@@ -1,0 +1,395 @@
+/**
+ * crds/imagemirror.yaml and src/mirror/validate.ts must agree: a table of mirrors, each judged by
+ * (a) an emulation of the API server — the CRD's openAPIV3Schema through ajv, the list-type
+ * uniqueness the API server enforces, its CEL rules each mapped to a JS predicate keyed by the exact
+ * rule text (an unknown rule fails the test), nulls dropped first, strict field validation — and
+ * (b) validateMirror. Both verdicts must match, except for the controller-only rules listed apart.
+ * Also lints the CRD against the TypeScript API types.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { Ajv, type ValidateFunction } from 'ajv';
+import addFormatsModule from 'ajv-formats';
+import ts from 'typescript';
+import { parse as parseYaml } from 'yaml';
+import { LIMITS, PATTERNS, validateMirror } from '../../src/mirror/validate.js';
+import { parseDuration } from '../../src/mirror/duration.js';
+import { API_VERSION, GROUP, KIND, PLURAL, VERSION } from '../../src/mirror/types.js';
+import { TargetAction } from '../../src/copy/actions.js';
+
+// ajv-formats is CJS with a default export; under NodeNext the callable is on `.default`.
+const addFormats = ((addFormatsModule as unknown as { default?: unknown }).default ?? addFormatsModule) as (a: Ajv) => Ajv;
+
+type Json = Record<string, unknown>;
+type Schema = Json & { properties?: Record<string, Schema>; items?: Schema; required?: string[] };
+
+const CRD_PATH = new URL('../../crds/imagemirror.yaml', import.meta.url);
+const crd = parseYaml(readFileSync(CRD_PATH, 'utf8')) as Json & {
+  spec: {
+    group: string;
+    scope: string;
+    names: Json & { shortNames: string[]; categories: string[] };
+    versions: Array<{
+      name: string;
+      served: boolean;
+      storage: boolean;
+      subresources?: Json;
+      additionalPrinterColumns: Array<{ name: string; type: string; jsonPath: string; priority?: number }>;
+      schema: { openAPIV3Schema: Schema };
+    }>;
+  };
+};
+const version = crd.spec.versions[0]!;
+const root = version.schema.openAPIV3Schema;
+
+const DIGEST = `sha256:${'c'.repeat(64)}`;
+
+/** CEL rules of the CRD, as JS. Keys are the exact rule strings; `self` is the node the rule is on. */
+const CEL: Record<string, (self: Json | string) => boolean> = {
+  '[has(self.tags), has(self.tagPattern), has(self.semver), has(self.digest)].filter(x, x).size() == 1': (self) =>
+    [has(self, 'tags'), has(self, 'tagPattern'), has(self, 'semver'), has(self, 'digest')].filter((x) => x).length === 1,
+  '!has(self.latest) || has(self.tagPattern) || has(self.semver)': (self) =>
+    !has(self, 'latest') || has(self, 'tagPattern') || has(self, 'semver'),
+  'has(self.source.digest) || (has(self.source.tags) && size(self.source.tags) == 1) || self.targets.all(t, !has(t.tags))': (self) => {
+    const s = (self as Json).source as Json;
+    return has(s, 'digest') || (has(s, 'tags') && (s.tags as unknown[]).length === 1) || targetsOf(self).every((t) => !has(t, 'tags'));
+  },
+  '!has(self.source.digest) || self.targets.all(t, has(t.tags))': (self) =>
+    !has((self as Json).source as Json, 'digest') || targetsOf(self).every((t) => has(t, 'tags')),
+  'self.targets.all(t, t.repository != self.source.repository || has(t.tags))': (self) =>
+    targetsOf(self).every((t) => t.repository !== ((self as Json).source as Json).repository || has(t, 'tags')),
+  "duration(self) > duration('0s')": (self) => parseDurationOrZero(self as string) > 0,
+};
+
+function has(o: unknown, k: string): boolean {
+  return typeof o === 'object' && o !== null && k in o;
+}
+function targetsOf(self: unknown): Json[] {
+  return ((self as Json).targets as Json[]) ?? [];
+}
+function parseDurationOrZero(s: string): number {
+  // The pattern already passed; CEL's duration() accepts `0s`, which parseDuration refuses.
+  try {
+    return parseDuration(s);
+  } catch {
+    return 0;
+  }
+}
+
+/** The schema as plain JSON Schema: x-kubernetes-* dropped, unknown fields refused (strict field validation). */
+function toJsonSchema(s: unknown): unknown {
+  if (Array.isArray(s)) return s.map(toJsonSchema);
+  if (typeof s !== 'object' || s === null) return s;
+  const out: Json = {};
+  for (const [k, v] of Object.entries(s)) {
+    if (k.startsWith('x-kubernetes-')) continue;
+    out[k] = k === 'properties' ? Object.fromEntries(Object.entries(v as Json).map(([p, ps]) => [p, toJsonSchema(ps)])) : toJsonSchema(v);
+  }
+  if (out.type === 'object' && out.properties && out.additionalProperties === undefined) out.additionalProperties = false;
+  return out;
+}
+
+const ajv = new Ajv({ strict: false, allErrors: true });
+addFormats(ajv);
+const ajvValidate: ValidateFunction = ajv.compile(toJsonSchema(root) as object);
+
+/** Nulls are dropped by the API server before validation (fields here are not nullable). */
+function dropNulls(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(dropNulls);
+  if (typeof v !== 'object' || v === null) return v;
+  return Object.fromEntries(Object.entries(v).filter(([, x]) => x !== null).map(([k, x]) => [k, dropNulls(x)]));
+}
+
+/** CEL rules and list-type uniqueness, walking schema and data together. */
+function kubeChecks(schema: Schema, data: unknown, path: string, errors: string[], seenRules: Set<string>): void {
+  if (data === undefined) return;
+  for (const v of (schema['x-kubernetes-validations'] as Array<{ rule: string; message: string }> | undefined) ?? []) {
+    const fn = CEL[v.rule];
+    if (!fn) throw new Error(`CRD rule at ${path} has no JS predicate in this test: ${v.rule}`);
+    seenRules.add(v.rule);
+    if (!fn(data as Json)) errors.push(`${path}: ${v.message}`);
+  }
+  if (Array.isArray(data)) {
+    const lt = schema['x-kubernetes-list-type'];
+    if (lt === 'set' || lt === 'map') {
+      const keys = lt === 'set' ? data.map((x) => JSON.stringify(x)) : data.map((x) => JSON.stringify((schema['x-kubernetes-list-map-keys'] as string[]).map((k) => (x as Json)[k])));
+      if (new Set(keys).size !== keys.length) errors.push(`${path}: duplicate entries in a list-type ${lt}`);
+    }
+    if (schema.items) data.forEach((x, i) => kubeChecks(schema.items!, x, `${path}[${i}]`, errors, seenRules));
+    return;
+  }
+  if (typeof data === 'object' && data !== null && schema.properties) {
+    for (const [k, ps] of Object.entries(schema.properties)) kubeChecks(ps, (data as Json)[k], `${path}.${k}`, errors, seenRules);
+  }
+}
+
+const seenRules = new Set<string>();
+
+/** What an API server with this CRD would say about a create (apply with strict field validation). */
+function apiServerVerdict(obj: unknown): string[] {
+  const data = dropNulls(obj) as Json;
+  const errors: string[] = [];
+  // Built in, not in the schema: group/version/kind routing and object-name rules.
+  if (data.apiVersion !== API_VERSION) errors.push('apiVersion');
+  if (data.kind !== KIND) errors.push('kind');
+  const meta = (data.metadata ?? {}) as Json;
+  if (typeof meta.name !== 'string' || meta.name.length > 253 || !new RegExp(PATTERNS.dns1123Subdomain).test(meta.name)) errors.push('metadata.name');
+  if (meta.namespace !== undefined && (typeof meta.namespace !== 'string' || !new RegExp(PATTERNS.dns1123Label).test(meta.namespace))) errors.push('metadata.namespace');
+  if (!ajvValidate(data)) errors.push(...(ajvValidate.errors ?? []).map((e) => `${e.instancePath} ${e.message}`));
+  // The API server runs CEL only on a schema-valid object.
+  if (errors.length === 0) kubeChecks(root, data, 'self', errors, seenRules);
+  return errors;
+}
+
+function mirror(spec: Json = {}, source: Json = {}, meta: Json = { name: 'web', namespace: 'team-a' }): Json {
+  const src: Json = { repository: 'localhost:5000/dev/web', tags: ['1.4.2'], ...source };
+  for (const k of Object.keys(src)) if (src[k] === undefined) delete src[k];
+  const s: Json = { source: src, targets: [{ repository: 'localhost:5000/prod/web' }], ...spec };
+  for (const k of Object.keys(s)) if (s[k] === undefined) delete s[k];
+  return { apiVersion: API_VERSION, kind: KIND, metadata: meta, spec: s };
+}
+const t = (repository: string, extra: Json = {}): Json => ({ repository, ...extra });
+
+/** [description, object, valid?] — both judges must return this verdict. */
+const EXAMPLES: Array<[string, unknown, boolean]> = [
+  ['minimal', mirror(), true],
+  ['all fields', mirror({ referrers: false, overwrite: false, interval: '1h30m', suspend: true, targets: [t('localhost:5000/a', { credentials: { secretName: 'push' }, insecure: true }), t('r.example.com:8221/b', { tags: ['stable', '1.4'] })] }, { credentials: { secretName: 'pull' }, insecure: false }), true],
+  ['tagPattern + latest', mirror({}, { tags: undefined, tagPattern: '^1\\.4\\.\\d+$', latest: 3 }), true],
+  ['semver + latest', mirror({}, { tags: undefined, semver: '>=1.4, <2', latest: 1 }), true],
+  ['digest with target tags', mirror({ targets: [t('localhost:5000/p', { tags: ['pinned'] })] }, { tags: undefined, digest: DIGEST }), true],
+  ['retag in the source repository', mirror({ targets: [t('localhost:5000/dev/web', { tags: ['candidate'] })] }), true],
+  ['Docker Hub short names', mirror({ targets: [t('localhost:5000/library/nginx')] }, { repository: 'nginx' }), true],
+  ['IPv6 loopback registry', mirror({ targets: [t('[::1]:5000/p')] }), true],
+  ['null fields read as absent', mirror({ interval: null, referrers: null }, { latest: null }), true],
+  ['100 targets', mirror({ targets: Array.from({ length: 100 }, (_, i) => t(`localhost:5000/t${i}`)) }), true],
+  ['µs interval', mirror({ interval: '1h500µs' }), true],
+  ['wrong apiVersion', { ...mirror(), apiVersion: 'imagemirror.dev/v1' }, false],
+  ['wrong kind', { ...mirror(), kind: 'Mirror' }, false],
+  ['bad name', mirror({}, {}, { name: 'Web' }), false],
+  ['bad namespace', mirror({}, {}, { name: 'web', namespace: 'a.b' }), false],
+  ['no spec', { ...mirror(), spec: undefined }, false],
+  ['no source', mirror({ source: undefined }), false],
+  ['no source repository', mirror({}, { repository: undefined }), false],
+  ['repository with tag', mirror({}, { repository: 'localhost:5000/dev/web:1.0' }), false],
+  ['repository with digest', mirror({}, { repository: `localhost:5000/dev/web@${DIGEST}` }), false],
+  ['repository uppercase path', mirror({}, { repository: 'localhost:5000/Dev/web' }), false],
+  ['repository too long', mirror({}, { repository: `localhost:5000/${'a'.repeat(250)}` }), false],
+  ['target repository invalid', mirror({ targets: [t('localhost:5000//p')] }), false],
+  ['no selector', mirror({}, { tags: undefined }), false],
+  ['two selectors', mirror({}, { semver: '>=1' }), false],
+  ['empty tags', mirror({}, { tags: [] }), false],
+  ['invalid tag', mirror({}, { tags: ['.x'] }), false],
+  ['numeric tag', mirror({}, { tags: [1] }), false],
+  ['duplicate source tag', mirror({}, { tags: ['a', 'a'] }), false],
+  ['empty tagPattern', mirror({}, { tags: undefined, tagPattern: '' }), false],
+  ['empty semver', mirror({}, { tags: undefined, semver: '' }), false],
+  ['bad digest', mirror({ targets: [t('localhost:5000/p', { tags: ['x'] })] }, { tags: undefined, digest: 'sha256:123' }), false],
+  ['latest with tags', mirror({}, { latest: 1 }), false],
+  ['latest 0', mirror({}, { tags: undefined, semver: '*', latest: 0 }), false],
+  ['latest not an integer', mirror({}, { tags: undefined, semver: '*', latest: 1.5 }), false],
+  ['no targets', mirror({ targets: undefined }), false],
+  ['empty targets', mirror({ targets: [] }), false],
+  ['101 targets', mirror({ targets: Array.from({ length: 101 }, (_, i) => t(`localhost:5000/t${i}`)) }), false],
+  ['target equals source', mirror({ targets: [t('localhost:5000/dev/web')] }), false],
+  ['target tags with a multi-image source', mirror({ targets: [t('localhost:5000/p', { tags: ['s'] })] }, { tags: ['1', '2'] }), false],
+  ['target tags with a semver source', mirror({ targets: [t('localhost:5000/p', { tags: ['s'] })] }, { tags: undefined, semver: '*' }), false],
+  ['empty target tags', mirror({ targets: [t('localhost:5000/p', { tags: [] })] }), false],
+  ['duplicate target tag', mirror({ targets: [t('localhost:5000/p', { tags: ['s', 's'] })] }), false],
+  ['digest source without target tags', mirror({}, { tags: undefined, digest: DIGEST }), false],
+  ['duplicate target repository', mirror({ targets: [t('localhost:5000/p'), t('localhost:5000/p')] }), false],
+  ['bad interval', mirror({ interval: '10' }), false],
+  ['zero interval', mirror({ interval: '0s' }), false],
+  ['interval too long', mirror({ interval: '1s'.repeat(33) }), false],
+  ['interval not a string', mirror({ interval: 600 }), false],
+  ['referrers not a boolean', mirror({ referrers: 'yes' }), false],
+  ['bad secret name', mirror({}, { credentials: { secretName: 'Pull' } }), false],
+  ['credentials without secretName', mirror({ targets: [t('localhost:5000/p', { credentials: {} })] }), false],
+  ['unknown spec field', mirror({ prune: true }), false],
+  ['unknown source field', mirror({}, { tag: 'x' }), false],
+  ['unknown target field', mirror({ targets: [t('localhost:5000/p', { tag: 'x' })] }), false],
+];
+
+/**
+ * Rules only the controller can check (CEL cannot compile RE2 or parse npm ranges, and does not
+ * know Docker Hub defaults): the API server admits these, validateMirror reports InvalidSpec.
+ */
+const CONTROLLER_ONLY: Array<[string, unknown]> = [
+  ['tagPattern that is not RE2', mirror({}, { tags: undefined, tagPattern: '^(?!dev)' })],
+  ['semver that is not a range', mirror({}, { tags: undefined, semver: 'latest' })],
+  ['target equal to the source only after normalization', mirror({ targets: [t('docker.io/library/nginx')] }, { repository: 'nginx' })],
+  ['duplicate targets only after normalization', mirror({ targets: [t('LOCALHOST:5000/p'), t('localhost:5000/p')] })],
+];
+
+describe('CRD crds/imagemirror.yaml', () => {
+  describe('agrees with validateMirror', () => {
+    for (const [what, obj, valid] of EXAMPLES) {
+      it(`${valid ? 'admits' : 'refuses'}: ${what}`, () => {
+        const api = apiServerVerdict(obj);
+        const ours = validateMirror(obj);
+        assert.equal(api.length === 0, valid, `API server emulation: ${JSON.stringify(api)}`);
+        assert.equal(ours.ok, valid, `validateMirror: ${JSON.stringify(ours.ok ? 'ok' : ours.errors)}`);
+      });
+    }
+    for (const [what, obj] of CONTROLLER_ONLY) {
+      it(`controller-only: ${what}`, () => {
+        assert.deepEqual(apiServerVerdict(obj), []);
+        assert.equal(validateMirror(obj).ok, false);
+      });
+    }
+    it('every CEL rule in the CRD was exercised, and every predicate here is a CRD rule', () => {
+      // Runs after the table above (mocha runs tests in order).
+      for (const rule of Object.keys(CEL)) assert.ok(seenRules.has(rule), `rule not in CRD or never reached: ${rule}`);
+    });
+    it('each CEL rule rejects at least one schema-valid example', () => {
+      for (const rule of Object.keys(CEL)) {
+        const rejected = EXAMPLES.some(([, obj, valid]) => {
+          if (valid) return false;
+          const errs: string[] = [];
+          const data = dropNulls(obj);
+          if (!ajvValidate(data)) return false;
+          kubeChecks(root, data, 'self', errs, new Set());
+          return errs.length > 0 && rulesFailing(data).includes(rule);
+        });
+        assert.ok(rejected, `no example is rejected by rule ${rule}`);
+      }
+    });
+  });
+
+  describe('shape', () => {
+    it('names, scope, version, subresources', () => {
+      assert.equal(crd.apiVersion, 'apiextensions.k8s.io/v1');
+      assert.equal((crd.metadata as Json).name, `${PLURAL}.${GROUP}`);
+      assert.equal(crd.spec.group, GROUP);
+      assert.equal(crd.spec.scope, 'Namespaced');
+      assert.deepEqual(
+        { ...crd.spec.names },
+        { kind: KIND, listKind: 'ImageMirrorList', plural: PLURAL, singular: 'imagemirror', shortNames: ['im', 'imgmirror'], categories: ['all'] },
+      );
+      assert.equal(crd.spec.versions.length, 1);
+      assert.equal(version.name, VERSION);
+      assert.ok(version.served && version.storage);
+      assert.deepEqual(version.subresources, { status: {} });
+    });
+    it('printer columns', () => {
+      const cols = version.additionalPrinterColumns.map((c) => [c.name, c.type, c.jsonPath, c.priority ?? 0]);
+      assert.deepEqual(cols, [
+        ['Ready', 'string', '.status.conditions[?(@.type=="Ready")].status', 0],
+        ['Source', 'string', '.spec.source.repository', 0],
+        ['Targets', 'string', '.status.summary', 0],
+        ['Last Sync', 'date', '.status.lastSyncTime', 0],
+        ['Age', 'date', '.metadata.creationTimestamp', 0],
+        ['Reason', 'string', '.status.conditions[?(@.type=="Ready")].reason', 1],
+        ['Message', 'string', '.status.conditions[?(@.type=="Ready")].message', 1],
+      ]);
+    });
+    it('is structural: every node has a type, every object lists its properties or values', () => {
+      const walk = (s: Schema, p: string): void => {
+        assert.ok(typeof s.type === 'string', `${p}: no type`);
+        if (s.type === 'object' && p !== 'metadata') assert.ok(s.properties || s.additionalProperties, `${p}: object without properties`);
+        if (s.type === 'array') assert.ok(s.items, `${p}: array without items`);
+        assert.ok(p === '' || p === 'metadata' || typeof s.description === 'string' || p.endsWith('[]') || p.endsWith('{}'), `${p}: no description`);
+        for (const [k, c] of Object.entries(s.properties ?? {})) walk(c, p ? `${p}.${k}` : k);
+        if (s.items) walk(s.items, `${p}[]`);
+        if (typeof s.additionalProperties === 'object') walk(s.additionalProperties as Schema, `${p}{}`);
+      };
+      walk(root, '');
+    });
+    it('defaults match DEFAULTS and the status shapes match the code', async () => {
+      const { DEFAULTS } = await import('../../src/mirror/types.js');
+      const spec = root.properties!.spec!.properties!;
+      for (const [k, v] of Object.entries(DEFAULTS)) assert.equal(spec[k]!.default, v, `default of spec.${k}`);
+      const status = root.properties!.status!.properties!;
+      assert.deepEqual(status.targets!.items!.properties!.action!.enum, Object.values(TargetAction));
+      assert.deepEqual(status.conditions!.items!.properties!.status!.enum, ['True', 'False', 'Unknown']);
+      assert.equal(status.conditions!['x-kubernetes-list-type'], 'map');
+      assert.deepEqual(status.conditions!['x-kubernetes-list-map-keys'], ['type']);
+      for (const k of ['copied', 'saved']) {
+        assert.equal(status.bytes!.properties![k]!.type, 'integer');
+        assert.equal(status.bytes!.properties![k]!.format, 'int64');
+      }
+    });
+    it('uses the same patterns and limits as validate.ts', () => {
+      const spec = root.properties!.spec!.properties!;
+      const src = spec.source!.properties!;
+      const tgt = spec.targets!.items!.properties!;
+      assert.equal(src.repository!.pattern, PATTERNS.repository);
+      assert.equal(tgt.repository!.pattern, PATTERNS.repository);
+      assert.equal(src.tags!.items!.pattern, PATTERNS.tag);
+      assert.equal(tgt.tags!.items!.pattern, PATTERNS.tag);
+      assert.equal(src.digest!.pattern, PATTERNS.sha256Digest);
+      assert.equal(spec.interval!.pattern, PATTERNS.interval);
+      assert.equal(src.credentials!.properties!.secretName!.pattern, PATTERNS.dns1123Subdomain);
+      assert.equal(tgt.credentials!.properties!.secretName!.pattern, PATTERNS.dns1123Subdomain);
+      assert.equal(spec.targets!.maxItems, LIMITS.targets);
+      assert.equal(src.repository!.maxLength, LIMITS.repositoryLength);
+      assert.equal(tgt.repository!.maxLength, LIMITS.repositoryLength);
+      assert.equal(spec.interval!.maxLength, LIMITS.intervalLength);
+    });
+    it('bounds every list and string a CEL rule iterates or compares', () => {
+      const spec = root.properties!.spec!;
+      assert.ok(typeof spec.properties!.targets!.maxItems === 'number');
+      assert.ok(typeof spec.properties!.targets!.items!.properties!.repository!.maxLength === 'number');
+      assert.ok(typeof spec.properties!.source!.properties!.repository!.maxLength === 'number');
+    });
+  });
+
+  describe('lint against src/mirror/types.ts', () => {
+    const program = ts.createSourceFile('types.ts', readFileSync(new URL('../../src/mirror/types.ts', import.meta.url), 'utf8'), ts.ScriptTarget.ES2022);
+    function fields(iface: string): Map<string, boolean /* required */> {
+      const out = new Map<string, boolean>();
+      let found = false;
+      program.forEachChild((n) => {
+        if (ts.isInterfaceDeclaration(n) && n.name.text === iface) {
+          found = true;
+          for (const m of n.members) {
+            if (ts.isPropertySignature(m) && m.name && ts.isIdentifier(m.name)) out.set(m.name.text, !m.questionToken);
+          }
+        }
+      });
+      assert.ok(found, `interface ${iface} not found in types.ts`);
+      return out;
+    }
+    const spec = root.properties!.spec!;
+    const status = root.properties!.status!;
+    const pairs: Array<[string, Schema, boolean /* check required */]> = [
+      ['ImageMirrorSpec', spec, true],
+      ['SourceSpec', spec.properties!.source!, true],
+      ['TargetSpec', spec.properties!.targets!.items!, true],
+      ['SecretRef', spec.properties!.source!.properties!.credentials!, true],
+      ['SecretRef', spec.properties!.targets!.items!.properties!.credentials!, true],
+      ['ImageMirrorStatus', status, true],
+      ['Condition', status.properties!.conditions!.items!, true],
+      ['TargetStatus', status.properties!.targets!.items!, true],
+    ];
+    for (const [iface, schema, checkRequired] of pairs) {
+      it(`${iface}: same fields${checkRequired ? ' and required set' : ''} as the schema`, () => {
+        const f = fields(iface);
+        assert.deepEqual([...f.keys()].sort(), Object.keys(schema.properties ?? {}).sort());
+        if (checkRequired) {
+          const req = [...f].filter(([, r]) => r).map(([k]) => k).sort();
+          assert.deepEqual(req, [...(schema.required ?? [])].sort());
+        }
+      });
+    }
+    it('ImageMirror: top-level fields', () => {
+      assert.deepEqual([...fields('ImageMirror').keys()].sort(), Object.keys(root.properties!).sort());
+    });
+  });
+});
+
+/** Which CEL rules fail for a (schema-valid) object. */
+function rulesFailing(data: unknown): string[] {
+  const failing: string[] = [];
+  const walk = (schema: Schema, d: unknown): void => {
+    if (d === undefined) return;
+    for (const v of (schema['x-kubernetes-validations'] as Array<{ rule: string }> | undefined) ?? []) {
+      if (!CEL[v.rule]!(d as Json)) failing.push(v.rule);
+    }
+    if (Array.isArray(d) && schema.items) d.forEach((x) => walk(schema.items!, x));
+    else if (typeof d === 'object' && d !== null && schema.properties) {
+      for (const [k, ps] of Object.entries(schema.properties)) walk(ps, (d as Json)[k]);
+    }
+  };
+  walk(root, data);
+  return failing;
+}
