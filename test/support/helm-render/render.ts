@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { strict as assert } from 'node:assert';
 import { parseAllDocuments } from 'yaml';
 
 const run = promisify(execFile);
@@ -106,3 +107,37 @@ export async function kustomize(dir: string): Promise<K8sObject[]> {
     throw new Error(`kubectl kustomize ${dir} failed: ${(e.stderr ?? e.message).trim()}`);
   }
 }
+
+export type Container = {
+  name: string;
+  args: string[];
+  env?: Array<{ name: string }>;
+  image: string;
+  securityContext: Record<string, unknown>;
+  livenessProbe: { httpGet: { path: string; port: string } };
+  readinessProbe: { httpGet: { path: string; port: string } };
+  ports: Array<{ name: string; containerPort: number }>;
+  volumeMounts: Array<{ name: string; mountPath: string }>;
+};
+export type PodSpec = {
+  securityContext: Record<string, unknown>;
+  containers: Container[];
+  volumes: Array<{ name: string; emptyDir?: unknown }>;
+  serviceAccountName: string;
+  nodeSelector?: Record<string, string>;
+  tolerations?: unknown[];
+  topologySpreadConstraints?: unknown[];
+};
+
+export function find(objs: K8sObject[], kind: string, name?: string): K8sObject[] {
+  return objs.filter((o) => o.kind === kind && (name === undefined || o.metadata.name === name));
+}
+export function deploymentOf(objs: K8sObject[]): { replicas: number; pod: PodSpec; container: Container } {
+  const [d] = find(objs, 'Deployment');
+  assert.ok(d, 'no Deployment rendered');
+  const spec = d.spec as { replicas: number; template: { spec: PodSpec } };
+  const container = spec.template.spec.containers[0];
+  assert.ok(container, 'Deployment has no container');
+  return { replicas: spec.replicas, pod: spec.template.spec, container };
+}
+

@@ -1,0 +1,224 @@
+import { strict as assert } from 'node:assert';
+import { readFile, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import Ajv from 'ajv';
+import { parse } from 'yaml';
+import { CHART_DIR, REPO_ROOT, deploymentOf, find, renderChart, renderChartText, type K8sObject } from '../support/helm-render/render.js';
+
+const KNOWN_KINDS = new Set([
+  'v1/ServiceAccount',
+  'v1/Service',
+  'v1/ConfigMap',
+  'apps/v1/Deployment',
+  'policy/v1/PodDisruptionBudget',
+  'rbac.authorization.k8s.io/v1/ClusterRole',
+  'rbac.authorization.k8s.io/v1/ClusterRoleBinding',
+  'rbac.authorization.k8s.io/v1/Role',
+  'rbac.authorization.k8s.io/v1/RoleBinding',
+  'apiextensions.k8s.io/v1/CustomResourceDefinition',
+  'monitoring.coreos.com/v1/ServiceMonitor',
+  'monitoring.coreos.com/v1/PrometheusRule',
+]);
+const MONITORING = 'monitoring.coreos.com/v1';
+
+describe('ship: Helm chart', function () {
+  this.timeout(240_000);
+  let defaults: K8sObject[];
+
+  before(async () => {
+    defaults = await renderChart();
+  });
+
+  it('renders only known apiVersion/kind pairs, each with a name', async () => {
+    const all = await renderChart({
+      values: { serviceMonitor: { enabled: true }, prometheusRule: { enabled: true }, dashboards: { enabled: true }, podDisruptionBudget: { enabled: true } },
+      apiVersions: [MONITORING],
+    });
+    for (const o of [...defaults, ...all]) {
+      assert.ok(KNOWN_KINDS.has(`${o.apiVersion}/${o.kind}`), `unexpected ${o.apiVersion}/${o.kind}`);
+      assert.match(o.metadata?.name ?? '', /^[a-z0-9.-]+$/, `${o.kind} has a bad name`);
+    }
+    assert.deepEqual(
+      [...new Set(all.map((o) => o.kind))].sort(),
+      ['ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'CustomResourceDefinition', 'Deployment', 'PodDisruptionBudget', 'PrometheusRule', 'Role', 'RoleBinding', 'Service', 'ServiceAccount', 'ServiceMonitor'],
+    );
+  });
+
+  it('runs the controller hardened: non-root 65532, read-only root with /tmp emptyDir, no capabilities, RuntimeDefault seccomp', () => {
+    const { pod, container } = deploymentOf(defaults);
+    assert.deepEqual(pod.securityContext, {
+      runAsNonRoot: true, runAsUser: 65532, runAsGroup: 65532, fsGroup: 65532, seccompProfile: { type: 'RuntimeDefault' },
+    });
+    assert.deepEqual(container.securityContext, {
+      allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsNonRoot: true, capabilities: { drop: ['ALL'] },
+    });
+    assert.deepEqual(container.volumeMounts, [{ name: 'tmp', mountPath: '/tmp' }]);
+    assert.ok(pod.volumes.some((v) => v.name === 'tmp' && v.emptyDir), 'no emptyDir volume for /tmp');
+  });
+
+  it('probes /healthz and /readyz on the http-metrics port and passes the controller flags', () => {
+    const { container } = deploymentOf(defaults);
+    assert.deepEqual(container.ports, [{ name: 'http-metrics', containerPort: 8080, protocol: 'TCP' }]);
+    assert.deepEqual(container.livenessProbe.httpGet, { path: '/healthz', port: 'http-metrics' });
+    assert.deepEqual(container.readinessProbe.httpGet, { path: '/readyz', port: 'http-metrics' });
+    assert.equal(container.image, 'ghcr.io/image-mirror-controller/image-mirror-controller:0.1.0');
+    assert.deepEqual(container.args, [
+      'controller', '--metrics-addr=:8080', '--concurrency=4', '--log-level=info', '--log-format=json',
+      '--leader-elect', '--leader-elect-namespace=$(POD_NAMESPACE)', '--lease-duration=15s', '--renew-deadline=10s', '--retry-period=2s',
+    ]);
+    assert.ok(container.env?.some((e) => e.name === 'POD_NAMESPACE'), 'POD_NAMESPACE not set for $(POD_NAMESPACE)');
+    const [svc] = find(defaults, 'Service');
+    assert.deepEqual((svc!.spec as { ports: unknown[] }).ports, [{ name: 'http-metrics', port: 8080, targetPort: 'http-metrics', protocol: 'TCP' }]);
+  });
+
+  it('renders ServiceMonitor and PrometheusRule only when enabled and the cluster serves monitoring.coreos.com/v1', async () => {
+    const on = { serviceMonitor: { enabled: true, additionalLabels: { release: 'kube-prometheus-stack' } }, prometheusRule: { enabled: true } };
+    const kinds = (objs: K8sObject[]) => objs.map((o) => o.kind).filter((k) => k === 'ServiceMonitor' || k === 'PrometheusRule').sort();
+    assert.deepEqual(kinds(defaults), []);
+    assert.deepEqual(kinds(await renderChart({ apiVersions: [MONITORING] })), [], 'rendered while disabled');
+    assert.deepEqual(kinds(await renderChart({ values: on })), [], 'rendered without the capability');
+    const both = await renderChart({ values: on, apiVersions: [MONITORING] });
+    assert.deepEqual(kinds(both), ['PrometheusRule', 'ServiceMonitor']);
+    const [sm] = find(both, 'ServiceMonitor');
+    assert.equal(sm!.metadata.labels?.release, 'kube-prometheus-stack');
+    const notes = await renderChartText({ values: on, notes: true });
+    assert.match(notes, /does not serve\s+monitoring\.coreos\.com\/v1/);
+  });
+
+  it('maps non-default values onto the Deployment', async () => {
+    const digest = `sha256:${'ab'.repeat(32)}`;
+    const objs = await renderChart({
+      name: 'mirrors',
+      namespace: 'ops',
+      values: {
+        image: { repository: 'registry.example.com/imc', digest, pullPolicy: 'Always' },
+        replicaCount: 2,
+        leaderElection: { leaseDuration: '30s' },
+        watchNamespaces: ['team-a', 'team-b'],
+        labelSelector: 'mirror=yes',
+        concurrency: 8,
+        logLevel: 'debug',
+        logFormat: 'text',
+        extraArgs: ['--something=1'],
+        extraEnv: [{ name: 'HTTPS_PROXY', value: 'http://proxy:3128' }],
+        nodeSelector: { 'kubernetes.io/os': 'linux' },
+        tolerations: [{ key: 'dedicated', operator: 'Exists' }],
+        topologySpreadConstraints: [{ maxSkew: 1, topologyKey: 'kubernetes.io/hostname', whenUnsatisfiable: 'ScheduleAnyway' }],
+        metrics: { port: 9090 },
+        podDisruptionBudget: { enabled: true, minAvailable: 1 },
+      },
+    });
+    const { replicas, pod, container } = deploymentOf(objs);
+    assert.equal(replicas, 2);
+    assert.equal(container.image, `registry.example.com/imc@${digest}`);
+    for (const a of ['--namespace=team-a', '--namespace=team-b', '--selector=mirror=yes', '--concurrency=8', '--log-level=debug', '--log-format=text', '--lease-duration=30s', '--renew-deadline=10s', '--metrics-addr=:9090', '--something=1']) {
+      assert.ok(container.args.includes(a), `missing ${a} in ${container.args.join(' ')}`);
+    }
+    assert.ok(container.env?.some((e) => e.name === 'HTTPS_PROXY'));
+    assert.equal(container.ports[0]!.containerPort, 9090);
+    assert.deepEqual(pod.nodeSelector, { 'kubernetes.io/os': 'linux' });
+    assert.equal(pod.tolerations?.length, 1);
+    assert.equal(pod.topologySpreadConstraints?.length, 1);
+    assert.equal(pod.serviceAccountName, 'mirrors-image-mirror-controller');
+    assert.equal(find(objs, 'PodDisruptionBudget').length, 1);
+    // Watching named namespaces: no cluster-wide access, a Role in each watched namespace.
+    assert.equal(find(objs, 'ClusterRole').length, 0);
+    const roles = find(objs, 'Role').map((r) => `${r.metadata.namespace}/${r.metadata.name}`).sort();
+    assert.deepEqual(roles, ['ops/mirrors-image-mirror-controller-leader-election', 'team-a/mirrors-image-mirror-controller', 'team-b/mirrors-image-mirror-controller']);
+    for (const rb of find(objs, 'RoleBinding')) {
+      assert.deepEqual((rb as unknown as { subjects: unknown[] }).subjects, [{ kind: 'ServiceAccount', name: 'mirrors-image-mirror-controller', namespace: 'ops' }]);
+    }
+  });
+
+  it('without leader election: no Lease Role, --leader-elect=false, and more than one replica is refused', async () => {
+    const objs = await renderChart({ values: { leaderElection: { enabled: false } } });
+    assert.equal(find(objs, 'Role').length, 0);
+    assert.ok(deploymentOf(objs).container.args.includes('--leader-elect=false'));
+    await assert.rejects(renderChart({ values: { replicaCount: 3, leaderElection: { enabled: false } } }), /replicaCount > 1 needs leaderElection\.enabled/);
+  });
+
+  it('honours rbac.create=false, serviceAccount.create=false (name required) and installCRDs=false', async () => {
+    const objs = await renderChart({ values: { rbac: { create: false }, serviceAccount: { create: false, name: 'existing' }, installCRDs: false } });
+    assert.deepEqual(objs.map((o) => o.kind).sort(), ['Deployment', 'Service']);
+    assert.equal(deploymentOf(objs).pod.serviceAccountName, 'existing');
+    await assert.rejects(renderChart({ values: { serviceAccount: { create: false } } }), /serviceAccount\.name is required/);
+  });
+
+  it('ships the CRD from crds/imagemirror.yaml unchanged (plus keep-on-uninstall)', async () => {
+    const source = await readFile(join(REPO_ROOT, 'crds', 'imagemirror.yaml'), 'utf8');
+    assert.equal(await readFile(join(CHART_DIR, 'files', 'crds', 'imagemirror.yaml'), 'utf8'), source, 'charts/.../files/crds/imagemirror.yaml differs from crds/imagemirror.yaml: copy it again');
+    const [crd] = find(defaults, 'CustomResourceDefinition');
+    assert.ok(crd, 'CRD not rendered with installCRDs=true');
+    assert.equal(crd.metadata.annotations?.['helm.sh/resource-policy'], 'keep');
+    const expected = parse(source) as K8sObject;
+    const strip = (o: K8sObject) => {
+      const c = structuredClone(o);
+      delete c.metadata.annotations?.['helm.sh/resource-policy'];
+      if (c.metadata.annotations && Object.keys(c.metadata.annotations).length === 0) delete c.metadata.annotations;
+      delete c.metadata.labels;
+      return c;
+    };
+    assert.deepEqual(strip(crd), strip(expected));
+  });
+
+  it('NOTES.txt tells how to check the install', async () => {
+    const notes = await renderChartText({ notes: true });
+    assert.match(notes, /kubectl get imagemirrors -A/);
+    assert.match(notes, /port-forward svc\/image-mirror-controller-metrics 8080/);
+    assert.doesNotMatch(notes, /WARNING/);
+  });
+});
+
+describe('ship: chart values', () => {
+  let values: Record<string, unknown>;
+  let schema: Record<string, unknown>;
+  before(async () => {
+    values = parse(await readFile(join(CHART_DIR, 'values.yaml'), 'utf8')) as Record<string, unknown>;
+    schema = JSON.parse(await readFile(join(CHART_DIR, 'values.schema.json'), 'utf8')) as Record<string, unknown>;
+  });
+
+  it('every .Values path a template reads exists in values.yaml and values.schema.json', async () => {
+    const dir = join(CHART_DIR, 'templates');
+    const used = new Set<string>();
+    for (const f of await readdir(dir)) {
+      const text = await readFile(join(dir, f), 'utf8');
+      for (const m of text.matchAll(/\.Values((?:\.[A-Za-z_][A-Za-z0-9_]*)+)/g)) used.add(m[1]!.slice(1));
+    }
+    assert.ok(used.size > 20, `only ${used.size} value paths found: the scan is broken`);
+    for (const path of used) {
+      let v: unknown = values;
+      let s: Record<string, unknown> | undefined = schema;
+      for (const key of path.split('.')) {
+        assert.ok(v !== null && typeof v === 'object' && key in (v as object), `.Values.${path} is not in values.yaml`);
+        v = (v as Record<string, unknown>)[key];
+        s = (s?.properties as Record<string, Record<string, unknown>> | undefined)?.[key];
+        assert.ok(s, `.Values.${path} is not in values.schema.json`);
+      }
+    }
+  });
+
+  it('every top-level value is described by the schema, which accepts values.yaml', () => {
+    const ajv = new Ajv({ strict: false, allErrors: true });
+    const validate = ajv.compile(schema);
+    assert.ok(validate(values), `values.yaml fails its schema: ${ajv.errorsText(validate.errors)}`);
+    const props = Object.keys(schema.properties as object).sort();
+    assert.deepEqual(Object.keys(values).sort(), props);
+  });
+
+  it('the schema rejects typos and wrong types', () => {
+    const ajv = new Ajv({ strict: false, allErrors: true });
+    const validate = ajv.compile(schema);
+    const bad: Array<[string, Record<string, unknown>]> = [
+      ['replicaCount as a string', { replicaCount: 'two' }],
+      ['unknown top-level key', { replicas: 2 }],
+      ['unknown nested key', { serviceMonitor: { enable: true } }],
+      ['bad logFormat', { logFormat: 'yaml' }],
+      ['bad duration', { leaderElection: { leaseDuration: '15 seconds' } }],
+      ['bad digest', { image: { repository: 'x', digest: 'latest' } }],
+      ['concurrency 0', { concurrency: 0 }],
+    ];
+    for (const [what, patch] of bad) {
+      assert.equal(validate({ ...values, ...patch }), false, `${what} was accepted`);
+    }
+  });
+});
