@@ -212,6 +212,10 @@ async function launch(
     }
   }
 
+  // The log starts empty: readiness probes are not the tests' requests.
+  await flush();
+  entries = [];
+
   let stopped = false;
   return {
     host,
