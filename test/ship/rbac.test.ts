@@ -1,0 +1,96 @@
+import { strict as assert } from 'node:assert';
+import { join } from 'node:path';
+import { REPO_ROOT, find, kustomize, renderChart, type K8sObject } from '../support/helm-render/render.js';
+
+interface ApiCall {
+  group: string;
+  resource: string;
+  verbs: string[];
+  namespaced?: boolean;
+}
+interface Rule {
+  apiGroups?: string[];
+  resources?: string[];
+  verbs?: string[];
+  resourceNames?: string[];
+  nonResourceURLs?: string[];
+}
+
+// Loaded by a computed path so this file still type-checks while src/controller/rbac.ts is written;
+// the test fails (not skips) if the module or the export is missing.
+async function controllerApiCalls(): Promise<ApiCall[]> {
+  const path = ['..', '..', 'src', 'controller', 'rbac.js'].join('/');
+  const mod = (await import(path)) as { CONTROLLER_API_CALLS?: ApiCall[] };
+  assert.ok(Array.isArray(mod.CONTROLLER_API_CALLS), 'src/controller/rbac.ts does not export CONTROLLER_API_CALLS');
+  return mod.CONTROLLER_API_CALLS;
+}
+
+/** `scope|group|resource|verb` for every permission; scope is `cluster` or the Role's namespace. */
+function granted(objs: K8sObject[]): string[] {
+  const out = new Set<string>();
+  for (const o of [...find(objs, 'ClusterRole'), ...find(objs, 'Role')]) {
+    const scope = o.kind === 'ClusterRole' ? 'cluster' : `ns:${o.metadata.namespace}`;
+    for (const r of (o as unknown as { rules: Rule[] }).rules) {
+      assert.ok(!r.resourceNames && !r.nonResourceURLs, `${o.kind} ${o.metadata.name}: unexpected resourceNames/nonResourceURLs`);
+      for (const g of r.apiGroups ?? []) {
+        for (const res of r.resources ?? []) {
+          for (const v of r.verbs ?? []) {
+            assert.ok(g !== '*' && res !== '*' && v !== '*', `${o.kind} ${o.metadata.name} grants a wildcard`);
+            out.add(`${scope}|${g}|${res}|${v}`);
+          }
+        }
+      }
+    }
+  }
+  return [...out].sort();
+}
+
+function expected(calls: ApiCall[], controllerNs: string, watched: string[] = []): string[] {
+  const out = new Set<string>();
+  for (const c of calls) {
+    const scopes = c.namespaced ? [`ns:${controllerNs}`] : watched.length ? watched.map((n) => `ns:${n}`) : ['cluster'];
+    for (const s of scopes) for (const v of c.verbs) out.add(`${s}|${c.group}|${c.resource}|${v}`);
+  }
+  return [...out].sort();
+}
+
+describe('ship: RBAC is exactly what the controller calls', function () {
+  this.timeout(240_000);
+  let calls: ApiCall[];
+  before(async () => {
+    calls = await controllerApiCalls();
+  });
+
+  it('CONTROLLER_API_CALLS covers the calls the design names', () => {
+    const flat = expected(calls, 'x');
+    for (const need of ['cluster|imagemirror.dev|imagemirrors|watch', 'cluster|imagemirror.dev|imagemirrors/status|patch', 'cluster||secrets|get', 'cluster||events|create', 'ns:x|coordination.k8s.io|leases|update']) {
+      assert.ok(flat.includes(need), `CONTROLLER_API_CALLS lacks ${need}`);
+    }
+  });
+
+  it('deploy/ grants every call and nothing more', async () => {
+    const objs = await kustomize(join(REPO_ROOT, 'deploy'));
+    assert.deepEqual(granted(objs), expected(calls, 'image-mirror-system'));
+  });
+
+  it('the chart (default values) grants every call and nothing more', async () => {
+    assert.deepEqual(granted(await renderChart({ namespace: 'ops' })), expected(calls, 'ops'));
+  });
+
+  it('the chart watching named namespaces grants them per namespace, never cluster-wide', async () => {
+    const objs = await renderChart({ namespace: 'ops', values: { watchNamespaces: ['team-a', 'team-b'] } });
+    assert.deepEqual(granted(objs), expected(calls, 'ops', ['team-a', 'team-b']));
+  });
+
+  it('every Role/ClusterRole is bound to the controller ServiceAccount', async () => {
+    for (const objs of [await kustomize(join(REPO_ROOT, 'deploy')), await renderChart()]) {
+      const roles = [...find(objs, 'ClusterRole'), ...find(objs, 'Role')].map((r) => `${r.kind}/${r.metadata.name}`).sort();
+      const bound = [...find(objs, 'ClusterRoleBinding'), ...find(objs, 'RoleBinding')].map((b) => {
+        const rb = b as unknown as { roleRef: { kind: string; name: string }; subjects: Array<{ kind: string; name: string; namespace: string }> };
+        assert.deepEqual(rb.subjects, [{ kind: 'ServiceAccount', name: 'image-mirror-controller', namespace: 'image-mirror-system' }]);
+        return `${rb.roleRef.kind}/${rb.roleRef.name}`;
+      });
+      assert.deepEqual(bound.sort(), roles);
+    }
+  });
+});
