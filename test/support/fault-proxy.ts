@@ -218,10 +218,18 @@ export async function startFaultProxy(upstream: TestRegistry | string, o: FaultP
 
     const blob = /^\/v2\/(.+)\/blobs\/(sha256:[a-f0-9]{64})$/.exec(path);
     if (o.redirectBlobs && req.method === 'GET' && blob && blobHost) {
-      const id = String(++ticket);
-      pending.set(id, { path: req.url ?? path, authorization: req.headers.authorization });
-      req.resume();
-      reply(307, { location: `http://${blobHost.host}/cdn/${id}` });
+      // Like a registry: authorise first (the upstream answers the HEAD), then redirect.
+      void (async () => {
+        const u = await fetchUpstream(base, 'HEAD', req.url ?? path, passHeaders);
+        if (u.status !== 200) {
+          reply(u.status, headersOf(u));
+          return;
+        }
+        const id = String(++ticket);
+        pending.set(id, { path: req.url ?? path, authorization: req.headers.authorization });
+        req.resume();
+        reply(307, { location: `http://${blobHost.host}/cdn/${id}` });
+      })().catch(() => reply(502, {}));
       return;
     }
 
