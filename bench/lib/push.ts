@@ -57,7 +57,7 @@ export async function pushBlob(base: string, repo: string, bytes: Uint8Array, me
   if (!(await blobExists(base, repo, digest))) {
     const url = await startUpload(base, repo);
     url.searchParams.set('digest', digest);
-    const r = await fetch(url, { method: 'PUT', body: bytes, headers: { 'content-type': 'application/octet-stream' } });
+    const r = await fetch(url, { method: 'PUT', body: Buffer.from(bytes), headers: { 'content-type': 'application/octet-stream' } });
     await expectStatus(r, [201], `upload ${digest} to ${repo}`);
     await r.arrayBuffer();
   }
@@ -125,7 +125,7 @@ export async function mountBlob(base: string, repo: string, from: string, digest
 }
 
 export async function putManifest(base: string, repo: string, reference: string, mediaType: string, bytes: Uint8Array): Promise<string> {
-  const r = await fetch(`${base}/v2/${repo}/manifests/${reference}`, { method: 'PUT', body: bytes, headers: { 'content-type': mediaType } });
+  const r = await fetch(`${base}/v2/${repo}/manifests/${reference}`, { method: 'PUT', body: Buffer.from(bytes), headers: { 'content-type': mediaType } });
   await expectStatus(r, [201], `put manifest ${repo}:${reference}`);
   await r.arrayBuffer();
   return sha256(bytes);
