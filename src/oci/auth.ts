@@ -130,8 +130,6 @@ interface KnownChallenge {
 interface CachedToken {
   token: string;
   renewAt: number;
-  /** Fetched to retry after a 401: a second 401 with it means retrying cannot help. */
-  afterUnauthorized: boolean;
   /**
    * Handed out again after the request(s) it was fetched for. A 401 with a token minted just now
    * for exactly these scopes is the registry's verdict on the grant, and a new token would carry
@@ -222,7 +220,7 @@ export class Authenticator {
     const cached = this.tokens.get(key);
     this.tokens.delete(key);
     if (cached) {
-      if (cached.afterUnauthorized || !cached.reused) return false;
+      if (!cached.reused) return false;
       this.retrying.add(key);
       return true;
     }
@@ -256,9 +254,12 @@ export class Authenticator {
     const p = (async () => {
       try {
         const t = await this.fetchToken(ch, scopes, cred);
-        t.afterUnauthorized = this.retrying.delete(key);
+        this.retrying.delete(key);
         // A challenge change while fetching makes this token meaningless for the new one.
-        if (this.challenge === ch) this.tokens.set(key, t);
+        if (this.challenge === ch) {
+          this.prune();
+          this.tokens.set(key, t);
+        }
         return t;
       } finally {
         this.inflight.delete(key);
@@ -266,6 +267,13 @@ export class Authenticator {
     })();
     this.inflight.set(key, p);
     return p;
+  }
+
+  /** A long-running controller sees many scope sets; expired tokens are only memory. */
+  private prune(): void {
+    if (this.tokens.size < 256) return;
+    const now = this.now();
+    for (const [k, t] of this.tokens) if (t.renewAt <= now) this.tokens.delete(k);
   }
 
   private fail(code: OciErrorCode, message: string, status?: number): OciError {
@@ -309,7 +317,7 @@ export class Authenticator {
     // Trust the server's issue time only when it says the token is older than our clock does and
     // still alive: a skewed clock must never make a token look valid for longer.
     if (Number.isFinite(serverIssued) && serverIssued < started && started - serverIssued < lifetimeMs) issued = serverIssued;
-    return { token, renewAt: issued + lifetimeMs - Math.min(RENEW_EARLY_MS, lifetimeMs / 2), afterUnauthorized: false, reused: false };
+    return { token, renewAt: issued + lifetimeMs - Math.min(RENEW_EARLY_MS, lifetimeMs / 2), reused: false };
   }
 
   private async call(

@@ -133,6 +133,20 @@ describe('Authenticator and the token server (no registry)', () => {
     assert.equal(ts.requests.length, 4);
   });
 
+  it('concurrent requests refused with the same reused token all retry, with one new token', async () => {
+    const a = new Authenticator({ registry: 'r.example', credentials: basic('alice', 'alice-pw') });
+    const s = ['repository:x:pull'];
+    await a.onUnauthorized(challenge(ts), s);
+    const t1 = await a.authorization(s);
+    assert.equal(await a.authorization(s), t1);
+    assert.deepEqual(await Promise.all([a.onUnauthorized(challenge(ts), s), a.onUnauthorized(challenge(ts), s)]), [true, true]);
+    const [r1, r2] = await Promise.all([a.authorization(s), a.authorization(s)]);
+    assert.equal(r1, r2);
+    assert.notEqual(r1, t1);
+    assert.equal(ts.requests.length, 2);
+    assert.equal(await a.onUnauthorized(challenge(ts), s), false, 'the retry token itself was refused');
+  });
+
   it('a changed realm drops cached tokens and allows a retry', async () => {
     const a = new Authenticator({ registry: 'r.example', credentials: basic('alice', 'alice-pw') });
     const s = ['repository:x:pull'];
