@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Reflector } from '../../src/controller/reflector.js';
 import type { KubeObject } from '../../src/controller/kube-http.js';
-import { startFakeApiServer, type FakeApiServer } from '../support/fake-apiserver.js';
+import { startFakeApiServer, type FakeApiServer, type KObject } from '../support/fake-apiserver.js';
 import { projectCrdPath, SAMPLE_CRD_YAML } from '../support/fake-apiserver/sample-crd.js';
 
 async function crdPath(): Promise<string> {
@@ -18,7 +18,7 @@ async function crdPath(): Promise<string> {
 const API = 'imagemirror.dev/v1alpha1';
 const PATH = '/apis/imagemirror.dev/v1alpha1/namespaces/team-a/imagemirrors';
 
-function mirror(name: string, tag = '1.0'): KubeObject & { spec: unknown } {
+function mirror(name: string, tag = '1.0'): KObject & { spec: unknown } {
   return {
     apiVersion: API,
     kind: 'ImageMirror',
@@ -92,7 +92,7 @@ describe('Reflector (against the fake API server)', function () {
     assert.ok(q.get('resourceVersion'), 'the watch starts from the list resourceVersion');
 
     await fake.create(mirror('c'));
-    const b = fake.get<KubeObject & { spec: { source: { tags: string[] } } }>(API, 'imagemirrors', 'team-a', 'b')!;
+    const b = fake.get<KObject & { spec: { source: { tags: string[] } } }>(API, 'imagemirrors', 'team-a', 'b')!;
     b.spec.source.tags = ['2.0'];
     fake.putObject(b);
     fake.deleteObject(API, 'imagemirrors', 'team-a', 'a');
@@ -129,7 +129,7 @@ describe('Reflector (against the fake API server)', function () {
       fake.silenceWatches();
       fake.dropWatches();
       // Changes the reflector cannot replay: history compacted past its resourceVersion.
-      const ch = fake.get<KubeObject & { spec: { source: { tags: string[] } } }>(API, 'imagemirrors', 'team-a', 'change')!;
+      const ch = fake.get<KObject & { spec: { source: { tags: string[] } } }>(API, 'imagemirrors', 'team-a', 'change')!;
       ch.spec.source.tags = ['9.9'];
       fake.putObject(ch);
       fake.deleteObject(API, 'imagemirrors', 'team-a', 'vanish');

@@ -1,0 +1,136 @@
+/**
+ * Registry credentials for the controller: `credentials.secretName` names a
+ * kubernetes.io/dockerconfigjson Secret in the mirror's own namespace, never another one. Secrets
+ * come from an informer cache filtered to that type; a miss is confirmed with one GET so the error
+ * can say whether the Secret is missing or of the wrong type. An index secret → mirror keys lets a
+ * rotated Secret re-queue the mirrors that use it.
+ */
+import { ApiException, CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { anonymous, type CredentialProvider } from '../oci/credentials.js';
+import { dockerConfigProvider, parseDockerConfig, type DockerConfig } from '../oci/docker-config.js';
+import { CredentialsNotFoundError } from '../mirror/reconciler.js';
+import type { ImageMirror, SecretRef } from '../mirror/types.js';
+
+export const DOCKERCONFIGJSON = 'kubernetes.io/dockerconfigjson';
+
+/** A Secret as it arrives on the wire (data values base64). */
+export interface SecretObject {
+  metadata?: { name?: string; namespace?: string; resourceVersion?: string };
+  type?: string;
+  data?: Record<string, string>;
+}
+
+export interface SecretSource {
+  /** The cached Secret, from a cache filtered to type kubernetes.io/dockerconfigjson. */
+  get(namespace: string, name: string): SecretObject | undefined;
+}
+
+/** Tells a missing Secret from one of another type, on a cache miss. */
+export type SecretLookup = (namespace: string, name: string) => Promise<SecretObject | undefined>;
+
+/** A SecretLookup that GETs the Secret from the API server (404 → undefined). */
+export function apiSecretLookup(kc: KubeConfig): SecretLookup {
+  const core = kc.makeApiClient(CoreV1Api);
+  return async (namespace, name) => {
+    try {
+      const s = await core.readNamespacedSecret({ name, namespace });
+      return { metadata: { name, namespace, resourceVersion: s.metadata?.resourceVersion }, type: s.type };
+    } catch (err) {
+      if (err instanceof ApiException && err.code === 404) return undefined;
+      throw err;
+    }
+  };
+}
+
+/** Secret names a mirror references (source and every target). */
+export function referencedSecrets(m: Pick<ImageMirror, 'spec'>): string[] {
+  const names = new Set<string>();
+  const add = (ref: SecretRef | undefined): void => {
+    if (ref?.secretName) names.add(ref.secretName);
+  };
+  add(m.spec?.source?.credentials);
+  for (const t of m.spec?.targets ?? []) add(t.credentials);
+  return [...names];
+}
+
+export class SecretCredentials {
+  /** `ns/secret` → mirror keys. */
+  private readonly bySecret = new Map<string, Set<string>>();
+  /** mirror key → `ns/secret` keys it referenced last. */
+  private readonly byMirror = new Map<string, string[]>();
+  private readonly parsed = new Map<string, { rv: string; config: DockerConfig }>();
+
+  constructor(
+    private readonly cache: SecretSource,
+    private readonly lookup?: SecretLookup,
+  ) {}
+
+  /**
+   * ReconcileContext.credentials: the provider for `ref` in `namespace`. No ref → anonymous.
+   * Throws CredentialsNotFoundError when the Secret is missing, of the wrong type, or unusable.
+   */
+  async credentials(namespace: string, ref: SecretRef | undefined): Promise<CredentialProvider> {
+    if (!ref?.secretName) return anonymous;
+    const name = ref.secretName;
+    const what = `secret ${namespace}/${name}`;
+    const s = this.cache.get(namespace, name);
+    if (!s) {
+      const found = this.lookup ? await this.lookup(namespace, name) : undefined;
+      if (found && found.type !== DOCKERCONFIGJSON)
+        throw new CredentialsNotFoundError(`${what} is of type ${found.type || 'Opaque'}, want ${DOCKERCONFIGJSON}`);
+      throw new CredentialsNotFoundError(`${what} not found`);
+    }
+    if (s.type !== DOCKERCONFIGJSON) throw new CredentialsNotFoundError(`${what} is of type ${s.type || 'Opaque'}, want ${DOCKERCONFIGJSON}`);
+    const key = `${namespace}/${name}`;
+    const rv = s.metadata?.resourceVersion ?? '';
+    let hit = this.parsed.get(key);
+    if (!hit || hit.rv !== rv || rv === '') {
+      const b64 = s.data?.['.dockerconfigjson'];
+      if (!b64) throw new CredentialsNotFoundError(`${what} has no .dockerconfigjson key`);
+      let config: DockerConfig;
+      try {
+        config = parseDockerConfig(Buffer.from(b64, 'base64').toString('utf8'), what);
+      } catch (err) {
+        throw new CredentialsNotFoundError(err instanceof Error ? err.message : `${what}: unreadable`);
+      }
+      // A Secret must not make the controller run credential helper programs: auths only.
+      config = { auths: config.auths, credHelpers: {}, source: what };
+      hit = { rv, config };
+      this.parsed.set(key, hit);
+    }
+    return dockerConfigProvider(hit.config);
+  }
+
+  /** Record which Secrets a mirror references (call on add/update). */
+  track(mirror: ImageMirror, key: string): void {
+    this.untrack(key);
+    const ns = mirror.metadata.namespace ?? 'default';
+    const secrets = referencedSecrets(mirror).map((n) => `${ns}/${n}`);
+    if (secrets.length === 0) return;
+    this.byMirror.set(key, secrets);
+    for (const s of secrets) {
+      let set = this.bySecret.get(s);
+      if (!set) this.bySecret.set(s, (set = new Set()));
+      set.add(key);
+    }
+  }
+
+  untrack(key: string): void {
+    for (const s of this.byMirror.get(key) ?? []) {
+      const set = this.bySecret.get(s);
+      set?.delete(key);
+      if (set?.size === 0) this.bySecret.delete(s);
+    }
+    this.byMirror.delete(key);
+  }
+
+  /** Mirror keys referencing Secret namespace/name. */
+  mirrorsFor(namespace: string, name: string): string[] {
+    return [...(this.bySecret.get(`${namespace}/${name}`) ?? [])];
+  }
+
+  /** Forget a parsed Secret (on change or delete). */
+  invalidate(namespace: string, name: string): void {
+    this.parsed.delete(`${namespace}/${name}`);
+  }
+}
