@@ -171,7 +171,8 @@ export function createReconciler(o: ReconcilerOptions = {}): MirrorReconciler {
       sourceDigests[image.name] = digest;
       const result = await engine.copyImage({
         source,
-        reference: digest,
+        reference: image.reference,
+        sourceDigest: digest,
         sourceTags,
         targets: targets.map((t) => ({ repository: t.repository, tags: targetTags(spec.source, t.spec, image.name) })),
         referrers: spec.referrers !== false,
