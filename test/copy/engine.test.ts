@@ -25,6 +25,7 @@ import {
   pushReferrer,
   type BuiltImage,
 } from '../support/images.js';
+import { startFaultProxy } from '../support/fault-proxy.js';
 import { startRegistry, type AccessLogEntry, type TestRegistry } from '../support/registry.js';
 
 const execFileP = promisify(execFile);
@@ -326,5 +327,50 @@ describe('copy engine (real registries)', function () {
     const res = await new CopyEngine({ locations }).copyImage(req(src, 'v1', [[dst, ['v1']]]));
     assert.deepEqual(res.targets[0]!.blobs, { exists: 0, mount: img.blobs.length, upload: 0 });
     assert.equal((await a.accessLog()).filter((e) => e.method === 'GET' && isBlobPath(e)).length, 0);
+  });
+
+  it('lists source referrers through the referrers API and writes a fallback index on a target without it', async () => {
+    const proxy = await startFaultProxy(a, { referrers: true });
+    const viaProxy = new RegistryClient(proxy.host);
+    try {
+      const name = uniq('api/src');
+      const img = await pushImage(ca.repository(name), buildImage(), 'v1');
+      const sig = await pushReferrer(ca.repository(name), img.descriptor, { cosignTag: false });
+      const src = viaProxy.repository(name);
+      const dst = cb.repository(uniq('api/dst'));
+      const engine = new CopyEngine();
+      // With the API the fallback tag is never read, even though the source has one.
+      const res = await engine.copyImage(req(src, 'v1', [[dst, ['v1']]], { referrers: true, sourceTags: ['v1'] }));
+      assert.equal(res.targets[0]!.action, 'Copied', res.targets[0]!.message);
+      assert.equal(engine.referrersApiOf(proxy.host), true);
+      assert.equal(engine.referrersApiOf(b.host), false);
+      assert.ok(proxy.log.some((e) => e.path.includes('/referrers/')));
+      assert.ok(!proxy.log.some((e) => e.path.includes(`/manifests/${sig.fallbackTag}`)));
+      const fallback = JSON.parse((await skopeoRaw(b.host, `${dst.repository}:${sig.fallbackTag}`)).toString()) as { manifests: Array<{ digest: string; artifactType?: string }> };
+      assert.deepEqual(fallback.manifests.map((m) => [m.digest, m.artifactType]), [[sig.digest, sig.descriptor.artifactType]]);
+      assert.ok((await skopeoRaw(b.host, `${dst.repository}@${sig.digest}`)).equals(sig.bytes));
+    } finally {
+      await viaProxy.close();
+      await proxy.stop();
+    }
+  });
+
+  it('mounts within a token-auth registry (one token for push on the target and pull on the source)', async () => {
+    const tok = await startRegistry({ auth: 'token' });
+    const [user, password] = Object.entries(tok.users)[0]!;
+    const client = new RegistryClient(tok.host, { credentials: { get: async () => ({ kind: 'basic', username: user, password }) } });
+    try {
+      const src = client.repository(uniq('tok/src'));
+      const img = await pushImage(src, buildImage(), 'v1');
+      const dst = client.repository(uniq('tok/dst'));
+      await tok.resetLog();
+      const res = await new CopyEngine().copyImage(req(src, 'v1', [[dst, ['v1']]]));
+      assert.deepEqual(res.targets[0]!.blobs, { exists: 0, mount: img.blobs.length, upload: 0 });
+      const log = await tok.accessLog();
+      assert.equal(log.filter((e) => e.method === 'PATCH' || (e.method === 'PUT' && isBlobPath(e))).length, 0);
+    } finally {
+      await client.close();
+      await tok.stop();
+    }
   });
 });
