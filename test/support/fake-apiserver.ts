@@ -45,6 +45,7 @@ export interface FakeApiServer {
   emitted(apiVersion: string, kindOrPlural: string): StoredEvent[];
   resourceVersion(): string;
   dropWatches(): void;
+  closeWatches(): void;
   silenceWatches(): void;
   sendBookmarks(): void;
   activeWatches(): number;
@@ -52,7 +53,10 @@ export interface FakeApiServer {
   failNext(matcher: RequestMatcher, status: number, o?: { times?: number; message?: string }): void;
   requests: LoggedRequest[];
   count(verb: string, resource: string, subresource?: string): number;
-  /** Resolves with fn()'s first non-undefined value, re-evaluated on every store change and request. */
+  /**
+   * Resolves with fn()'s first non-undefined value, re-evaluated on every store change and request
+   * (and every 10 ms, for client-side state such as an informer's cache).
+   */
   waitFor<T>(fn: () => T | undefined, timeoutMs?: number, what?: string): Promise<T>;
   stop(): Promise<void>;
 }
@@ -91,6 +95,7 @@ export async function startFakeApiServer(o: FakeApiServerOptions = {}): Promise<
     emitted: (apiVersion, kindOrPlural) => store.emitted(resolve(apiVersion, kindOrPlural)),
     resourceVersion: () => String(store.rv),
     dropWatches: () => http.dropWatches(),
+    closeWatches: () => http.closeWatches(),
     silenceWatches: () => http.silenceWatches(),
     sendBookmarks: () => http.sendBookmarks(),
     activeWatches: () => http.activeWatches(),
@@ -117,6 +122,8 @@ export async function startFakeApiServer(o: FakeApiServerOptions = {}): Promise<
         };
         const offStore = store.onEvent(() => void check());
         const offReq = http.onRequest(() => void check());
+        // Client-side state (informer caches, received events) changes without a server event: poll it too.
+        const poll = setInterval(() => void check(), 10);
         const timer = setTimeout(() => {
           done();
           reject(new Error(`fake apiserver: timed out after ${timeoutMs} ms waiting for ${what}`));
@@ -125,6 +132,7 @@ export async function startFakeApiServer(o: FakeApiServerOptions = {}): Promise<
           offStore();
           offReq();
           clearTimeout(timer);
+          clearInterval(poll);
         };
         check();
       }),

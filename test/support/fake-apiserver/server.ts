@@ -135,6 +135,11 @@ export class ApiHttpServer {
     }
   }
 
+  /** Ends every open watch cleanly (terminating chunk), as a server does at timeoutSeconds; clients re-watch. */
+  closeWatches(): void {
+    for (const w of [...this.watches]) w.close();
+  }
+
   /** Open watches stay connected but never send again, nor close: a half-open connection. */
   silenceWatches(): void {
     for (const w of this.watches) {

@@ -135,11 +135,14 @@ export class Store {
     return b.history.filter((e) => e.rv > rv);
   }
 
-  /** Forgets all history so that a watch from any earlier resourceVersion gets 410 Gone. */
+  /**
+   * Forgets all history: a watch from any resourceVersion issued so far (even the newest) gets
+   * 410 Gone, so a test can force the next re-watch of a client to relist.
+   */
   compact(): void {
     for (const b of this.buckets.values()) {
       b.history = [];
-      b.floor = this.rv;
+      b.floor = this.rv + 1;
     }
   }
 
