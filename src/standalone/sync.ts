@@ -68,7 +68,8 @@ export async function runSync(o: SyncOptions): Promise<{ exitCode: number; mirro
       const index = loaded.mirrors.indexOf(item);
       const v = validateMirror(item.doc);
       if (!v.ok) {
-        byIndex.set(index, { name: v.name, namespace: '', ready: false, reason: 'InvalidSpec', message: `${item.source}: ${v.errors.join('; ')}`, targets: [] });
+        const [namespace, name] = v.name.includes('/') ? v.name.split('/', 2) as [string, string] : ['', v.name];
+        byIndex.set(index, { name, namespace, ready: false, reason: 'InvalidSpec', message: `${item.source}: ${v.errors.join('; ')}`, targets: [] });
         continue;
       }
       const mirror: ImageMirror = v.mirror;

@@ -1,0 +1,153 @@
+/**
+ * The `image-mirror` CLI's commands: `sync` (once, for CI), `run` (a loop over local YAML files) and
+ * `controller` (Kubernetes). Bad usage exits 2 with one line; nothing prints a stack trace.
+ */
+import { Command, CommanderError, Option } from 'commander';
+import { createLogger, type LogFormat, type LogLevel } from './log.js';
+import { describeError } from './oci/errors.js';
+import { runSync, UsageError } from './standalone/sync.js';
+import { startRun } from './standalone/run.js';
+
+const collect = (v: string, prev: string[]): string[] => [...prev, v];
+const positiveInt = (name: string) => (v: string): number => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`${name} must be a positive integer, got ${JSON.stringify(v)}`);
+  return n;
+};
+
+function logOptions(cmd: Command): Command {
+  return cmd
+    .addOption(new Option('--log-level <level>', 'error|warn|info|debug').choices(['error', 'warn', 'info', 'debug']).default('info'))
+    .addOption(new Option('--log-format <format>', 'json|text').choices(['json', 'text']).default('text'));
+}
+
+export function buildCli(): Command {
+  const program = new Command('image-mirror')
+    .description('Keep container images mirrored between OCI registries, moving as few bytes as the registries allow')
+    .exitOverride()
+    .showHelpAfterError(false)
+    .configureOutput({ outputError: (s, write) => write(s.split('\n')[0] + '\n') });
+
+  logOptions(
+    program
+      .command('sync')
+      .description('reconcile the ImageMirrors in FILE|DIR once; exit 0 when all are in sync, 1 when any failed')
+      .requiredOption('-f, --filename <path>', 'YAML file or directory (repeatable)', collect, [])
+      .option('--dry-run', 'print the plan without writing')
+      .addOption(new Option('-o, --output <format>', 'text|json').choices(['text', 'json']).default('text'))
+      .option('--docker-config <path>', 'docker config.json with registry credentials')
+      .option('--metrics-file <path>', 'write the Prometheus exposition here when done')
+      .option('--concurrency <n>', 'mirrors reconciled at once', positiveInt('--concurrency'), 2)
+      .option('--blob-concurrency <n>', 'blob transfers at once', positiveInt('--blob-concurrency'), 4),
+  ).action(async (opts: { filename: string[]; dryRun?: boolean; output: 'text' | 'json'; dockerConfig?: string; metricsFile?: string; concurrency: number; blobConcurrency: number; logLevel: LogLevel; logFormat: LogFormat }) => {
+    const log = createLogger({ level: opts.logLevel === 'info' ? 'warn' : opts.logLevel, format: opts.logFormat });
+    const r = await runSync({
+      files: opts.filename,
+      dryRun: opts.dryRun,
+      output: opts.output,
+      dockerConfig: opts.dockerConfig,
+      metricsFile: opts.metricsFile,
+      concurrency: opts.concurrency,
+      blobConcurrency: opts.blobConcurrency,
+      stdout: process.stdout,
+      stderr: process.stderr,
+      log,
+    });
+    process.exitCode = r.exitCode;
+  });
+
+  logOptions(
+    program
+      .command('run')
+      .description('reconcile the ImageMirrors in DIR continuously, re-reading the files when they change')
+      .requiredOption('--specs <dir>', 'directory of ImageMirror and Secret YAML')
+      .option('--status-dir <dir>', 'where status JSON files are written (default: .image-mirror/status beside DIR)')
+      .option('--metrics-addr <addr>', 'serve /metrics, /healthz, /readyz, /status here', ':8080')
+      .option('--concurrency <n>', 'mirrors reconciled at once', positiveInt('--concurrency'), 4)
+      .option('--docker-config <path>', 'docker config.json with registry credentials'),
+  ).action(async (opts: { specs: string; statusDir?: string; metricsAddr: string; concurrency: number; dockerConfig?: string; logLevel: LogLevel; logFormat: LogFormat }) => {
+    const log = createLogger({ level: opts.logLevel, format: opts.logFormat });
+    const handle = await startRun({ specsDir: opts.specs, statusDir: opts.statusDir, metricsAddr: opts.metricsAddr, concurrency: opts.concurrency, dockerConfig: opts.dockerConfig, log });
+    log.info('running', { specs: opts.specs, statusDir: handle.statusDir, address: handle.address });
+    await untilSignal();
+    log.info('shutting down');
+    await handle.stop();
+  });
+
+  logOptions(
+    program
+      .command('controller')
+      .description('run the Kubernetes controller (in-cluster, or --kubeconfig)')
+      .option('--kubeconfig <path>', 'kubeconfig file (default: in-cluster, then $KUBECONFIG, ~/.kube/config)')
+      .option('--namespace <ns>', 'watch only this namespace (repeatable; default all)', collect, [])
+      .option('--selector <labels>', 'only ImageMirrors matching this label selector (sharding)')
+      .option('--concurrency <n>', 'mirrors reconciled at once', positiveInt('--concurrency'), 4)
+      .option('--leader-elect [bool]', 'hold a Lease so only one replica reconciles (default: on in-cluster)', parseBool)
+      .option('--leader-elect-namespace <ns>', 'namespace of the Lease (default: the pod namespace)')
+      .option('--lease-duration <d>', 'leader lease duration', '15s')
+      .option('--renew-deadline <d>', 'leader renew deadline', '10s')
+      .option('--retry-period <d>', 'leader retry period', '2s')
+      .option('--metrics-addr <addr>', 'serve /metrics, /healthz, /readyz here', ':8080')
+      .option('--shutdown-grace <d>', 'how long in-flight copies may finish on SIGTERM', '60s'),
+  ).action(async (opts: ControllerCliOptions) => {
+    const log = createLogger({ level: opts.logLevel, format: opts.logFormat });
+    void opts;
+    log.error('controller: not wired yet');
+    const handle = { stop: async () => {} };
+    await untilSignal();
+    log.info('shutting down');
+    await handle.stop();
+  });
+
+  return program;
+}
+
+export interface ControllerCliOptions {
+  kubeconfig?: string;
+  namespace: string[];
+  selector?: string;
+  concurrency: number;
+  leaderElect?: boolean;
+  leaderElectNamespace?: string;
+  leaseDuration: string;
+  renewDeadline: string;
+  retryPeriod: string;
+  metricsAddr: string;
+  shutdownGrace: string;
+  logLevel: LogLevel;
+  logFormat: LogFormat;
+}
+
+function parseBool(v: string | boolean | undefined): boolean {
+  if (v === undefined || v === true || v === 'true') return true;
+  if (v === false || v === 'false') return false;
+  throw new UsageError(`expected true or false, got ${JSON.stringify(v)}`);
+}
+
+function untilSignal(): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      process.off('SIGTERM', done);
+      process.off('SIGINT', done);
+      resolve();
+    };
+    process.on('SIGTERM', done);
+    process.on('SIGINT', done);
+  });
+}
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    await buildCli().parseAsync(argv, { from: 'user' });
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
+    if (e instanceof UsageError) {
+      process.stderr.write(`image-mirror: ${e.message}\n`);
+      return 2;
+    }
+    process.stderr.write(`image-mirror: ${describeError(e)}\n`);
+    return 1;
+  }
+}
+
