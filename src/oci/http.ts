@@ -244,7 +244,7 @@ export async function readLimited(body: Readable, limit: number): Promise<string
     if (n < limit) chunks.push(b.subarray(0, limit - n));
     n += b.length;
     if (n >= limit) {
-      body.destroy();
+      drop(body);
       break;
     }
   }
@@ -264,4 +264,10 @@ export function nextLink(link: string | undefined): string | undefined {
     if (m && /;\s*rel="?next"?/i.test(m[2]!)) return m[1];
   }
   return undefined;
+}
+
+/** Abandons a stream without an unhandled 'error' (undici bodies emit AbortError on destroy). */
+export function drop(stream: Readable): void {
+  stream.on('error', () => undefined);
+  stream.destroy();
 }

@@ -20,7 +20,7 @@ import type {
 import { anonymous, type CredentialProvider } from './credentials.js';
 import { isSha256Digest, isDigest, sha256Digest } from './digest.js';
 import { OciError } from './errors.js';
-import { header, nextLink, resolveUrl, Transport, type HttpResponse, type RequestEvent } from './http.js';
+import { drop, header, nextLink, resolveUrl, Transport, type HttpResponse, type RequestEvent } from './http.js';
 import { MANIFEST_ACCEPT, MAX_MANIFEST_BYTES, MediaType, isSchema1MediaType } from './media-types.js';
 import { isLoopbackRegistry, registryApiHost } from './reference.js';
 import { retryPolicy } from './retry.js';
@@ -166,12 +166,12 @@ class RegistryRepository implements Repository {
     });
     const contentType = baseType(header(res, 'content-type'));
     if (isSchema1MediaType(contentType)) {
-      res.body.destroy();
+      drop(res.body);
       throw err('UNSUPPORTED_SCHEMA1', 'Docker schema1 manifests are not supported (re-push the image with a current client)');
     }
     const declared = Number(header(res, 'content-length'));
     if (Number.isFinite(declared) && declared > MAX_MANIFEST_BYTES) {
-      res.body.destroy();
+      drop(res.body);
       throw err('MANIFEST_TOO_LARGE', `${declared} bytes exceeds the ${MAX_MANIFEST_BYTES}-byte limit`);
     }
     const bytes = await readCapped(res, MAX_MANIFEST_BYTES, () => err('MANIFEST_TOO_LARGE', `more than ${MAX_MANIFEST_BYTES} bytes`));
@@ -357,7 +357,7 @@ async function readCapped(res: HttpResponse, cap: number, tooLarge: () => OciErr
     const b = c as Buffer;
     n += b.length;
     if (n > cap) {
-      res.body.destroy();
+      drop(res.body);
       throw tooLarge();
     }
     parts.push(b);

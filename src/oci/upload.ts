@@ -7,7 +7,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { pipeline, type Readable } from 'node:stream';
 import type { BlobReader, Descriptor, PutBlobOptions, PutBlobResult, RegistryCapabilities } from './content.js';
 import { isOciError, OciError } from './errors.js';
-import { header, resolveUrl, type HttpResponse } from './http.js';
+import { drop, header, resolveUrl, type HttpResponse } from './http.js';
 import { VerifyingStream, assertSha256 } from './digest.js';
 import type { RegistrySession } from './session.js';
 import { withRetry } from './retry.js';
@@ -182,7 +182,7 @@ async function uploadMonolithic(t: UploadTarget, desc: Descriptor, open: (offset
     // The body stream's own error (digest or size mismatch) explains the abort better than the
     // socket error undici reports for it.
     const own = verifier.errored ?? reader.stream.errored;
-    reader.stream.destroy();
+    drop(reader.stream);
     if (isOciError(own)) throw own;
     throw e;
   }
@@ -229,7 +229,7 @@ async function uploadChunked(t: UploadTarget, desc: Descriptor, open: (offset: n
       offset += chunk.length;
     }
   } finally {
-    reader.stream.destroy();
+    drop(reader.stream);
   }
   if (offset !== desc.size) {
     throw new OciError({ code: 'SIZE_INVALID', message: `${what}: source sent ${offset} bytes, expected ${desc.size}`, registry: session.registry });

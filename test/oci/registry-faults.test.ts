@@ -145,6 +145,25 @@ describe('registry client through a fault proxy', function () {
     assert.ok(puts.every((e) => e.status !== 201), 'no PUT was committed');
   });
 
+  for (const chunked of [false, true]) {
+    it(`refuses a manifest over 4 MiB without reading it all (${chunked ? 'no Content-Length' : 'Content-Length'})`, async () => {
+      await pushImage(direct.repository('big/app'), buildImage(), 'v1');
+      const p = await proxy({ padManifests: { bytes: 64 * 1024 * 1024, chunked } });
+      await assert.rejects(client(p.host).repository('big/app').getManifest('v1'), (e: unknown) => {
+        assert.ok(e instanceof OciError);
+        assert.equal(e.code, 'MANIFEST_TOO_LARGE');
+        assert.match(e.message, /big\/app:v1/);
+        return true;
+      });
+      const sent = p.padded.at(-1)!;
+      // Wait for the proxy to notice the hang-up (an event, polled with a deadline).
+      const until = Date.now() + 5000;
+      while (!sent.clientClosedEarly && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+      assert.ok(sent.clientClosedEarly, 'the client hung up');
+      assert.ok(sent.written < 32 * 1024 * 1024, `proxy wrote ${sent.written} of ${sent.total} bytes`);
+    });
+  }
+
   it('resumes a chunked upload after a 416 from the upload status', async () => {
     const b = randomBlob(100_000);
     const p = await proxy({ rangeInvalidOnPatch: 2 });

@@ -5,7 +5,7 @@ import { RegistryClient, type RequestEvent } from '../../src/oci/registry.js';
 import { OciError, isNotFound } from '../../src/oci/errors.js';
 import { MediaType, MAX_MANIFEST_BYTES } from '../../src/oci/media-types.js';
 import { sha256Digest } from '../../src/oci/digest.js';
-import { startRegistry, type TestRegistry } from '../support/registry.js';
+import { startRegistry, storeManifestDirectly, type TestRegistry } from '../support/registry.js';
 import { buildImage, buildIndex, buildEstargzImage, opener, pushImage, pushIndex, pushReferrer, randomBlob, STARGZ_TOC } from '../support/images.js';
 
 const execFileP = promisify(execFile);
@@ -214,6 +214,18 @@ describe('registry client against docker-registry (no auth)', function () {
     assert.equal(e.status, 404);
     assert.equal(e.registry, reg.host);
     assert.equal(e.retryable, false);
+  });
+
+  it('refuses a schema1 manifest with a clear message', async () => {
+    // 2.8.2 refuses schema1 pushes but still serves stored ones, so plant a signed-format one.
+    const b64 = (x: string): string => Buffer.from(x).toString('base64url');
+    const body = '{\n   "schemaVersion": 1,\n   "name": "old/app",\n   "tag": "v1",\n   "architecture": "amd64",\n   "fsLayers": [],\n   "history": []\n}';
+    const at = body.lastIndexOf('\n}');
+    const prot = b64(JSON.stringify({ formatLength: at, formatTail: b64(body.slice(at)), time: '2026-01-01T00:00:00Z' }));
+    const signed = body.slice(0, at) + `,\n   "signatures": [{"header":{"alg":"ES256"},"signature":"AAAA","protected":"${prot}"}]` + body.slice(at);
+    const digest = await storeManifestDirectly(reg, 'old/app', 'v1', Buffer.from(signed));
+    await rejectsWith(client.repository('old/app').getManifest('v1'), 'UNSUPPORTED_SCHEMA1', /old\/app:v1: Docker schema1 manifests are not supported/);
+    await rejectsWith(client.repository('old/app').getManifest(digest), 'UNSUPPORTED_SCHEMA1');
   });
 
   it('refuses oversized manifests before sending them and when the registry rejects them', async () => {

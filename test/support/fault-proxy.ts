@@ -23,6 +23,11 @@ export interface FaultProxyOptions {
   corruptBlobs?: boolean;
   /** Answer the Nth PATCH (1-based) with 416 without forwarding it. */
   rangeInvalidOnPatch?: number;
+  /**
+   * Pad manifest GET bodies with `bytes` of trailing whitespace (still valid JSON), as a registry
+   * serving a manifest larger than 2.8.2 can store would; `chunked` omits Content-Length.
+   */
+  padManifests?: { bytes: number; chunked?: boolean };
 }
 
 export interface ProxyLogEntry {
@@ -38,6 +43,8 @@ export interface FaultProxy {
   host: string;
   url: string;
   log: ProxyLogEntry[];
+  /** With padManifests: body bytes actually written before the client finished or hung up. */
+  padded: { written: number; total: number; clientClosedEarly: boolean }[];
   /** With redirectBlobs: what the blob host received. */
   blobHost?: { host: string; log: ProxyLogEntry[] };
   stop(): Promise<void>;
@@ -99,6 +106,7 @@ function corrupter(): Transform {
 export async function startFaultProxy(upstream: TestRegistry | string, o: FaultProxyOptions = {}): Promise<FaultProxy> {
   const base = new URL(typeof upstream === 'string' ? (upstream.includes('://') ? upstream : `http://${upstream}`) : upstream.url);
   const log: ProxyLogEntry[] = [];
+  const padded: FaultProxy['padded'] = [];
   let failed = 0;
   let patches = 0;
 
@@ -216,6 +224,44 @@ export async function startFaultProxy(upstream: TestRegistry | string, o: FaultP
       return;
     }
 
+    const man = /^\/v2\/(.+)\/manifests\/([^/]+)$/.exec(path);
+    if (o.padManifests && req.method === 'GET' && man) {
+      const pad = o.padManifests;
+      void (async () => {
+        const u = await fetchUpstream(base, 'GET', req.url ?? path, passHeaders);
+        if (u.status !== 200) {
+          reply(u.status, headersOf(u), u.body);
+          return;
+        }
+        const total = u.body.length + pad.bytes;
+        const rec = { written: 0, total, clientClosedEarly: false };
+        padded.push(rec);
+        entry.status = 200;
+        const h = headersOf(u);
+        if (!pad.chunked) h['content-length'] = String(total);
+        res.writeHead(200, h);
+        let closed = false;
+        res.on('close', () => {
+          closed = true;
+          rec.clientClosedEarly = rec.written < total;
+        });
+        const block = Buffer.alloc(64 * 1024, 0x20);
+        const write = (b: Buffer): Promise<void> =>
+          new Promise((resolve) => {
+            rec.written += b.length;
+            if (res.write(b)) resolve();
+            else {
+              res.once('drain', resolve);
+              res.once('close', resolve);
+            }
+          });
+        await write(u.body);
+        for (let left = pad.bytes; left > 0 && !closed; left -= block.length) await write(block.subarray(0, Math.min(left, block.length)));
+        if (!closed) res.end();
+      })().catch(() => reply(502, {}));
+      return;
+    }
+
     const blob = /^\/v2\/(.+)\/blobs\/(sha256:[a-f0-9]{64})$/.exec(path);
     if (o.redirectBlobs && req.method === 'GET' && blob && blobHost) {
       // Like a registry: authorise first (the upstream answers the HEAD), then redirect.
@@ -241,6 +287,7 @@ export async function startFaultProxy(upstream: TestRegistry | string, o: FaultP
     host,
     url: `http://${host}`,
     log,
+    padded,
     blobHost,
     async stop() {
       await close(server);
@@ -251,7 +298,7 @@ export async function startFaultProxy(upstream: TestRegistry | string, o: FaultP
 
 function headersOf(u: Upstream): Record<string, string> {
   const h: Record<string, string> = {};
-  for (const k of ['content-type', 'www-authenticate', 'docker-distribution-api-version']) {
+  for (const k of ['content-type', 'www-authenticate', 'docker-distribution-api-version', 'docker-content-digest']) {
     const v = u.headers[k];
     if (typeof v === 'string') h[k] = v;
   }

@@ -248,3 +248,26 @@ async function launch(
     },
   };
 }
+
+/**
+ * Writes a manifest straight into the registry's filesystem storage and tags it, for content the
+ * registry serves but refuses to accept over the API (signed schema1, manifests over 4 MiB).
+ * Returns the digest.
+ */
+export async function storeManifestDirectly(reg: TestRegistry, repository: string, tag: string, bytes: Buffer): Promise<string> {
+  const { createHash } = await import('node:crypto');
+  const { mkdir } = await import('node:fs/promises');
+  const hex = createHash('sha256').update(bytes).digest('hex');
+  const digest = `sha256:${hex}`;
+  const root = join(reg.dir, 'data', 'docker', 'registry', 'v2');
+  const put = async (path: string, content: Buffer | string): Promise<void> => {
+    await mkdir(join(path, '..'), { recursive: true });
+    await writeFile(path, content);
+  };
+  await put(join(root, 'blobs', 'sha256', hex.slice(0, 2), hex, 'data'), bytes);
+  const manifests = join(root, 'repositories', repository, '_manifests');
+  await put(join(manifests, 'revisions', 'sha256', hex, 'link'), digest);
+  await put(join(manifests, 'tags', tag, 'current', 'link'), digest);
+  await put(join(manifests, 'tags', tag, 'index', 'sha256', hex, 'link'), digest);
+  return digest;
+}
