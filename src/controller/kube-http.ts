@@ -12,7 +12,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 export interface KubeObject {
   apiVersion?: string;
   kind?: string;
-  metadata?: { name?: string; namespace?: string; resourceVersion?: string; [k: string]: unknown };
+  metadata?: { name?: string; namespace?: string; resourceVersion?: string };
 }
 
 export interface KubeList<T> {

@@ -1,0 +1,358 @@
+/**
+ * The controller loop: reflectors for ImageMirrors and dockerconfigjson Secrets, a work queue of
+ * `ns/name` keys, workers that reconcile the latest cached object and write status, and optional
+ * Lease leader election (only the leader runs workers; reflectors always run, for readiness).
+ *
+ * Enqueue rules (controller-runtime's GenerationChangedPredicate): add → enqueue; update → enqueue
+ * only when the generation changed or status.observedGeneration lags it, so our own status writes
+ * never re-trigger a reconcile; delete → forget. A Secret change re-queues the mirrors using it.
+ */
+import { hostname } from 'node:os';
+import { randomUUID } from 'node:crypto';
+import type { KubeConfig } from '@kubernetes/client-node';
+import type { Metrics } from '../metrics.js';
+import { silentLogger, type Logger } from '../log.js';
+import { parseReference } from '../oci/reference.js';
+import { TargetAction } from '../copy/actions.js';
+import type { ReconcileContext, ReconcileResult, Reconciler } from '../mirror/reconciler.js';
+import { ConditionType, GROUP, PLURAL, VERSION, mirrorKey, type ImageMirror, type ImageMirrorStatus } from '../mirror/types.js';
+import { WorkQueue, type BackoffOptions } from '../queue/work-queue.js';
+import { EventRecorder } from './events.js';
+import { LeaderElector } from './leader-election.js';
+import { Reflector, errorLine } from './reflector.js';
+import { DOCKERCONFIGJSON, SecretCredentials, apiSecretLookup, type SecretObject } from './secrets.js';
+import { StatusWriter } from './status.js';
+
+export interface ControllerOptions {
+  kubeconfig: KubeConfig;
+  /** Namespaces to watch; empty or absent = all (cluster-wide list/watch). */
+  namespaces?: string[];
+  /** Label selector for ImageMirrors. */
+  selector?: string;
+  /** Parallel reconciles. Default 4. */
+  concurrency?: number;
+  leaderElect?: boolean;
+  /** Default `default`. */
+  leaseNamespace?: string;
+  /** Default `image-mirror-controller`. */
+  leaseName?: string;
+  /** Default hostname + random suffix. */
+  identity?: string;
+  leaseDurationMs?: number;
+  renewDeadlineMs?: number;
+  retryPeriodMs?: number;
+  reconciler: Reconciler;
+  metrics: Metrics;
+  /**
+   * Called for every target row of every ImageMirror status seen (at start and as statuses change),
+   * so the blob-location cache learns where images live across restarts.
+   */
+  onImageLocation?: (registry: string, repository: string, digest: string) => void;
+  log?: Logger;
+  /** Per-key retry backoff. Default 1 s → 5 min. */
+  backoff?: BackoffOptions;
+  /** Relative jitter on the resync interval. Default 0.1. */
+  resyncJitter?: number;
+  /** How long in-flight reconciles may run after stop() before their signal aborts. Default 30 s. */
+  shutdownGraceMs?: number;
+  /** Watch timeoutSeconds (server closes, we re-watch). Default 300. */
+  watchTimeoutSeconds?: number;
+  /** Watch staleness limit. Default 2 × watchTimeoutSeconds. */
+  watchStaleAfterMs?: number;
+  /** Record core/v1 Events. Default true. */
+  events?: boolean;
+}
+
+export interface ControllerHandle {
+  /** Identity used for the Lease. */
+  readonly identity: string;
+  /** Every watch has completed its first list (readiness). */
+  ready(): boolean;
+  /** Liveness: not stopped, and a leader has renewed within the lease duration. */
+  healthy(): boolean;
+  isLeader(): boolean;
+  waitForSync(): Promise<void>;
+  /** Cached ImageMirrors. */
+  mirrors(): ImageMirror[];
+  /** Stop taking work, let in-flight reconciles finish (grace, then abort), release the lease. */
+  stop(): Promise<void>;
+}
+
+type MirrorObject = ImageMirror & { metadata: ImageMirror['metadata'] & { deletionTimestamp?: string } };
+
+export async function runController(o: ControllerOptions): Promise<ControllerHandle> {
+  const log = o.log ?? silentLogger;
+  const kc = o.kubeconfig;
+  const namespaces: Array<string | undefined> = o.namespaces?.length ? [...new Set(o.namespaces)] : [undefined];
+  const identity = o.identity ?? `${hostname()}_${randomUUID().slice(0, 8)}`;
+  const statusWriter = new StatusWriter(kc);
+  const events = o.events === false ? undefined : new EventRecorder({ kubeconfig: kc, instance: identity, log });
+  const jitter = o.resyncJitter ?? 0.1;
+  const watchTimeoutSeconds = o.watchTimeoutSeconds ?? 300;
+  let stopped = false;
+  let queue: WorkQueue | undefined;
+  let stoppingWorkers: Promise<void> | undefined;
+
+  const nsKey = (ns: string | undefined): string => ns ?? '*';
+  const mirrorReflectors = new Map<string, Reflector<MirrorObject>>();
+  const secretReflectors = new Map<string, Reflector<SecretObject>>();
+  const reflectorFor = <T>(m: Map<string, Reflector<T & { metadata?: { name?: string } }>>, ns: string): Reflector<T & { metadata?: { name?: string } }> | undefined =>
+    m.get(ns) ?? m.get('*');
+
+  const secrets = new SecretCredentials(
+    { get: (ns, name) => reflectorFor<SecretObject>(secretReflectors, ns)?.get(ns, name) },
+    apiSecretLookup(kc),
+  );
+
+  function getMirror(key: string): MirrorObject | undefined {
+    const i = key.indexOf('/');
+    const ns = key.slice(0, i);
+    return reflectorFor<MirrorObject>(mirrorReflectors, ns)?.get(ns, key.slice(i + 1));
+  }
+
+  function allMirrors(): MirrorObject[] {
+    return [...mirrorReflectors.values()].flatMap((r) => r.list());
+  }
+
+  function updateMirrorsGauge(): void {
+    const counts: Record<string, number> = { True: 0, False: 0, Unknown: 0 };
+    for (const m of allMirrors()) {
+      const ready = m.status?.conditions?.find((c) => c.type === ConditionType.Ready)?.status ?? 'Unknown';
+      counts[ready] = (counts[ready] ?? 0) + 1;
+    }
+    for (const [ready, n] of Object.entries(counts)) o.metrics.mirrors.set({ ready }, n);
+  }
+
+  function learnLocations(status: ImageMirrorStatus | undefined, prev?: ImageMirrorStatus): void {
+    if (!o.onImageLocation || !status?.targets?.length) return;
+    if (prev && JSON.stringify(prev.targets) === JSON.stringify(status.targets)) return;
+    for (const row of status.targets) {
+      if (!row.digest || row.action === TargetAction.Failed || row.action === TargetAction.Conflict) continue;
+      try {
+        const ref = parseReference(row.reference);
+        o.onImageLocation(ref.registry, ref.repository, row.digest);
+      } catch {
+        // A row we cannot parse teaches nothing.
+      }
+    }
+  }
+
+  const enqueue = (key: string): void => queue?.add(key);
+
+  // Watches: one per namespace (or one cluster-wide), always running so /readyz reflects the caches.
+  const connected = new Map<string, boolean>();
+  for (const ns of namespaces) {
+    const k = nsKey(ns);
+    mirrorReflectors.set(
+      k,
+      new Reflector<MirrorObject>({
+        name: `imagemirrors${ns ? ` in ${ns}` : ''}`,
+        kubeconfig: kc,
+        path: ns ? `/apis/${GROUP}/${VERSION}/namespaces/${encodeURIComponent(ns)}/${PLURAL}` : `/apis/${GROUP}/${VERSION}/${PLURAL}`,
+        labelSelector: o.selector,
+        timeoutSeconds: watchTimeoutSeconds,
+        staleAfterMs: o.watchStaleAfterMs,
+        log: { info: (m) => log.info(m), warn: (m) => log.warn(m) },
+        onConnected: (c) => {
+          connected.set(k, c);
+          o.metrics.watchConnected.set([...connected.values()].every(Boolean) && connected.size === namespaces.length ? 1 : 0);
+        },
+        onRelist: () => o.metrics.watchRelists.inc(),
+        handlers: {
+          add: (m) => {
+            const key = mirrorKey(m);
+            secrets.track(m, key);
+            learnLocations(m.status);
+            updateMirrorsGauge();
+            enqueue(key);
+          },
+          update: (m, old) => {
+            const key = mirrorKey(m);
+            secrets.track(m, key);
+            learnLocations(m.status, old.status);
+            updateMirrorsGauge();
+            const gen = m.metadata.generation;
+            if (gen !== old.metadata.generation || gen !== m.status?.observedGeneration) enqueue(key);
+          },
+          delete: (m) => {
+            const key = mirrorKey(m);
+            secrets.untrack(key);
+            queue?.forget(key);
+            queue?.cancelDelayed(key);
+            updateMirrorsGauge();
+          },
+        },
+      }),
+    );
+    const onSecret = (s: SecretObject): void => {
+      const sns = s.metadata?.namespace ?? '';
+      const name = s.metadata?.name ?? '';
+      secrets.invalidate(sns, name);
+      for (const key of secrets.mirrorsFor(sns, name)) enqueue(key);
+    };
+    secretReflectors.set(
+      k,
+      new Reflector<SecretObject>({
+        name: `secrets${ns ? ` in ${ns}` : ''}`,
+        kubeconfig: kc,
+        path: ns ? `/api/v1/namespaces/${encodeURIComponent(ns)}/secrets` : '/api/v1/secrets',
+        // Only pull-secret contents are cached, not every Secret in the namespace.
+        fieldSelector: `type=${DOCKERCONFIGJSON}`,
+        timeoutSeconds: watchTimeoutSeconds,
+        staleAfterMs: o.watchStaleAfterMs,
+        log: { info: (m) => log.info(m), warn: (m) => log.warn(m) },
+        handlers: { add: onSecret, update: onSecret, delete: onSecret },
+      }),
+    );
+  }
+  const reflectors = [...mirrorReflectors.values(), ...secretReflectors.values()];
+  for (const r of reflectors) r.start();
+  const synced = Promise.all(reflectors.map((r) => r.waitForSync())).then(() => undefined);
+
+  async function work(key: string, signal: AbortSignal): Promise<void> {
+    const q = queue;
+    if (!q) return;
+    const m = getMirror(key);
+    if (!m || m.metadata.deletionTimestamp) {
+      q.forget(key);
+      return;
+    }
+    const ctx: ReconcileContext = { credentials: (ns, ref) => secrets.credentials(ns, ref), signal };
+    const mlog = log.child({ mirror: key });
+    let result: ReconcileResult;
+    try {
+      result = await o.reconciler.reconcile(m, ctx);
+    } catch (err) {
+      o.metrics.reconciles.inc({ result: 'error' });
+      const delay = q.addRateLimited(key);
+      mlog.error(`reconcile failed: ${errorLine(err)}; retrying in ${Math.round(delay / 1000)} s`);
+      return;
+    }
+    if (result.outcome === 'suspended') {
+      o.metrics.reconciles.inc({ result: 'success' });
+      q.forget(key);
+      return;
+    }
+    try {
+      const written = await statusWriter.write(m, result.status);
+      if (written === 'gone') {
+        q.forget(key);
+        return;
+      }
+      if (written === 'conflict') {
+        // The object changed since we read it; its event brings the new version.
+        o.metrics.reconciles.inc({ result: 'requeue' });
+        q.addRateLimited(key);
+        mlog.debug('status write conflicted with a newer version; requeued');
+        return;
+      }
+    } catch (err) {
+      o.metrics.reconciles.inc({ result: 'error' });
+      q.addRateLimited(key);
+      mlog.error(errorLine(err));
+      return;
+    }
+    await recordEvent(m, result);
+    switch (result.outcome) {
+      case 'synced': {
+        o.metrics.reconciles.inc({ result: 'success' });
+        q.forget(key);
+        const base = result.requeueAfterMs ?? 10 * 60_000;
+        q.addAfter(key, Math.round(base * (1 - jitter + 2 * jitter * Math.random())));
+        mlog.debug(`synced: ${result.message}`);
+        break;
+      }
+      case 'retry': {
+        o.metrics.reconciles.inc({ result: 'error' });
+        const delay = q.addRateLimited(key);
+        mlog.warn(`${result.reason}: ${result.message}; retrying in ${Math.round(delay / 1000)} s`);
+        break;
+      }
+      case 'stalled':
+        o.metrics.reconciles.inc({ result: 'error' });
+        q.forget(key);
+        mlog.warn(`${result.reason}: ${result.message}; not retrying until the spec changes`);
+        break;
+    }
+  }
+
+  async function recordEvent(m: ImageMirror, r: ReconcileResult): Promise<void> {
+    if (!events) return;
+    if (r.outcome === 'synced') {
+      const changed = r.targets.filter((t) => t.action === TargetAction.Copied || t.action === TargetAction.Retagged);
+      if (changed.length === 0) return; // a no-op resync is not news
+      const copied = r.targets.reduce((a, t) => a + t.bytesCopied, 0);
+      const saved = r.targets.reduce((a, t) => a + t.bytesSaved, 0);
+      await events.record(m, 'Normal', 'Synced', `${changed.length} target tag(s) updated; ${copied} bytes copied, ${saved} bytes saved`);
+    } else {
+      await events.record(m, 'Warning', r.reason, r.message);
+    }
+  }
+
+  async function startWorkers(): Promise<void> {
+    if (stopped || queue) return;
+    await stoppingWorkers;
+    await synced;
+    if (stopped || (elector && !elector.isLeader)) return;
+    const q = new WorkQueue({ backoff: o.backoff, onDepth: (d) => o.metrics.workqueueDepth.set(d) });
+    queue = q;
+    for (const m of allMirrors()) q.add(mirrorKey(m));
+    q.run(o.concurrency ?? 4, work, (key, err) => log.error(`worker for ${key} failed: ${errorLine(err)}`));
+    log.info(`workers started (${o.concurrency ?? 4}), ${q.length} mirrors queued`);
+  }
+
+  function stopWorkers(): Promise<void> {
+    const q = queue;
+    if (!q) return stoppingWorkers ?? Promise.resolve();
+    queue = undefined;
+    stoppingWorkers = q.shutdown({ graceMs: o.shutdownGraceMs ?? 30_000 }).then((r) => {
+      o.metrics.workqueueDepth.set(0);
+      if (!r.drained) log.warn(`shutdown: in-flight reconciles aborted after the grace period${r.abandoned.length ? `: ${r.abandoned.join(', ')}` : ''}`);
+    });
+    return stoppingWorkers;
+  }
+
+  const elector = o.leaderElect
+    ? new LeaderElector({
+        kubeconfig: kc,
+        namespace: o.leaseNamespace ?? 'default',
+        name: o.leaseName ?? 'image-mirror-controller',
+        identity,
+        leaseDurationMs: o.leaseDurationMs,
+        renewDeadlineMs: o.renewDeadlineMs,
+        retryPeriodMs: o.retryPeriodMs,
+        metrics: o.metrics,
+        log: { info: (m) => log.info(m), warn: (m) => log.warn(m) },
+        onStartedLeading: () => void startWorkers(),
+        onStoppedLeading: () => void stopWorkers(),
+      })
+    : undefined;
+  const leaseDurationMs = o.leaseDurationMs ?? 15_000;
+  if (elector) elector.start();
+  else {
+    o.metrics.leader.set(1);
+    void startWorkers();
+  }
+
+  return {
+    identity,
+    ready: () => reflectors.every((r) => r.synced),
+    healthy: () => {
+      if (stopped) return false;
+      const since = elector?.sinceLastRenewMs();
+      return since === undefined || since < leaseDurationMs;
+    },
+    isLeader: () => (elector ? elector.isLeader : !stopped),
+    waitForSync: () => synced,
+    mirrors: () => allMirrors(),
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      await stopWorkers();
+      if (elector) await elector.stop({ release: true });
+      else o.metrics.leader.set(0);
+      await Promise.all(reflectors.map((r) => r.stop()));
+      o.metrics.watchConnected.set(0);
+    },
+  };
+}
