@@ -1,0 +1,5 @@
+/** The copy engine's public surface, for src/mirror and the CLI. */
+export { CopyEngine, type CopyEngineOptions, type CopyImageRequest, type CopyImageResult, type CopyProgress, type CopyTarget } from './engine.js';
+export { BlobLocations, type BlobLocationsOptions } from './blob-locations.js';
+export { fallbackTag, cosignTags } from './referrers.js';
+export * from './actions.js';
