@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import Ajv from 'ajv';
+import { Ajv } from 'ajv';
 import { parse } from 'yaml';
 import { CHART_DIR, REPO_ROOT, deploymentOf, find, renderChart, renderChartText, type K8sObject } from '../support/helm-render/render.js';
 

@@ -52,10 +52,10 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- define "image-mirror-controller.rules" -}}
 - apiGroups: ["imagemirror.dev"]
   resources: ["imagemirrors"]
-  verbs: ["get", "list", "watch"]
+  verbs: ["list", "watch"]
 - apiGroups: ["imagemirror.dev"]
   resources: ["imagemirrors/status"]
-  verbs: ["get", "patch", "update"]
+  verbs: ["patch"]
 - apiGroups: [""]
   resources: ["secrets"]
   verbs: ["get", "list", "watch"]
