@@ -1,5 +1,22 @@
 // A faithful in-process fake Kubernetes API server for tests: a real HTTP server on loopback
-// that @kubernetes/client-node and kubectl talk to unmodified. See fake-apiserver/*.ts.
+// that @kubernetes/client-node 1.4 and kubectl 1.32 talk to unmodified. See fake-apiserver/*.ts.
+//
+// Faithful where controllers break: one global resourceVersion; list+watch with replay from a
+// bounded history and 410 Gone (HTTP or in-stream ERROR, `options.expiredWatch`); bookmarks only
+// with allowWatchBookmarks; timeoutSeconds; status subresource and generation rules; 409 on stale
+// writes; finalizers; merge / JSON (RFC 6902) patch, 415 for strategic merge on custom resources;
+// CRD schemas enforced with ajv (pruning, defaults, 422 with causes); MicroTime needs 6 digits.
+//
+// kubectl: discovery is legacy (aggregated discovery is not offered, kubectl falls back). By
+// default (`openapi: true`) /openapi/v2 serves a protobuf Document with no schemas and /openapi/v3
+// an empty index, so `kubectl apply` skips client-side validation and works with default flags
+// (validation is the server's, against the CRD schema); with `openapi: false` both are 404 and
+// kubectl apply fails "failed to download openapi" unless given --validate=false.
+//
+// Not modelled: CEL rules, server-side apply field ownership (apply is a merge patch), strategic
+// merge list semantics (lists replaced), Table watches (`kubectl get -w`), consistent paging
+// snapshots, namespace Terminating phase (deleting a namespace deletes its contents at once),
+// fieldValidation=Strict, managedFields, RBAC/authn (use failNext for 401/403).
 import { readFile } from 'node:fs/promises';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
@@ -19,7 +36,7 @@ export interface FakeApiServerOptions {
   expiredWatch?: 'http' | 'event';
   /** Interval of BOOKMARK events on watches that allow them (default 60 s, like a real server's ~1 min). */
   bookmarkIntervalMs?: number;
-  /** Serve minimal /openapi/v2 and /openapi/v3 documents instead of 404 (default false). */
+  /** Serve minimal /openapi/v2 and /openapi/v3 documents (default true); false answers 404. */
   openapi?: boolean;
   /** Events kept per resource for watch replay (default 1000). */
   historyLimit?: number;
@@ -63,7 +80,7 @@ export interface FakeApiServer {
 
 export async function startFakeApiServer(o: FakeApiServerOptions = {}): Promise<FakeApiServer> {
   const store = new Store(o.historyLimit ?? 1000);
-  const options: ServerOptions = { expiredWatch: o.expiredWatch ?? 'http', bookmarkIntervalMs: o.bookmarkIntervalMs ?? 60_000, openapi: o.openapi ?? false };
+  const options: ServerOptions = { expiredWatch: o.expiredWatch ?? 'http', bookmarkIntervalMs: o.bookmarkIntervalMs ?? 60_000, openapi: o.openapi ?? true };
   const http = new ApiHttpServer(store, options);
   await http.listen();
 

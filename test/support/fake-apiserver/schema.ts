@@ -87,6 +87,6 @@ export function compileSchema(openAPIV3Schema: unknown): (obj: KObject) => Statu
   const validate = ajv.compile(structural(openAPIV3Schema, true) as object);
   return (obj) => {
     if (validate(obj)) return [];
-    return (validate.errors ?? []).filter((e) => e.keyword !== 'anyOf' || true).map((e) => causeOf(e, obj));
+    return (validate.errors ?? []).map((e) => causeOf(e, obj));
   };
 }

@@ -328,7 +328,7 @@ export class ApiHttpServer {
 
   private checkTypeMeta(t: ResourceType, body: unknown): void {
     if (!isObject(body)) throw badRequest('the body of the request was not a JSON object');
-    if (body.kind !== undefined && body.kind !== t.kind) throw badRequest(`the API version in the data (${String(body.apiVersion)}) does not match the expected API version (${apiVersionOf(t)})`);
+    if (body.kind !== undefined && body.kind !== t.kind) throw badRequest(`the kind in the data (${String(body.kind)}) does not match the expected kind (${t.kind})`);
     if (body.apiVersion !== undefined && body.apiVersion !== apiVersionOf(t)) throw badRequest(`the API version in the data (${String(body.apiVersion)}) does not match the expected API version (${apiVersionOf(t)})`);
   }
 
