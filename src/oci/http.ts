@@ -44,6 +44,8 @@ export interface HttpResponse {
   body: Readable & { text(): Promise<string>; arrayBuffer(): Promise<ArrayBuffer>; dump(o?: { limit: number }): Promise<void> };
   /** The absolute URL that was requested (before redirects); Locations resolve against it. */
   url: URL;
+  /** The answer came from another origin (a redirect target such as a CDN). */
+  redirected: boolean;
 }
 
 export function header(res: Pick<HttpResponse, 'headers'>, name: string): string | undefined {
@@ -118,7 +120,11 @@ export class Transport {
       const len = r.headers['content-length'];
       const respBytes = typeof len === 'string' ? Number(len) : undefined;
       this.o.onRequest?.({ registry: this.registry, method: req.method, status: r.statusCode, bytes: req.bodyBytes ?? respBytes });
-      return { status: r.statusCode, headers: r.headers, body: r.body as HttpResponse['body'], url };
+      // The redirect handler lists every URL requested, the answering one last.
+      const history = (r.context as { history?: unknown[] } | undefined)?.history;
+      const last = Array.isArray(history) ? history[history.length - 1] : undefined;
+      const redirected = last instanceof URL && last.origin !== url.origin;
+      return { status: r.statusCode, headers: r.headers, body: r.body as HttpResponse['body'], url, redirected };
     } catch (e) {
       this.o.onRequest?.({ registry: this.registry, method: req.method, status: 'error' });
       throw transportError(e, this.registry, `${req.method} ${url.pathname}`);

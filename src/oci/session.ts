@@ -63,7 +63,8 @@ export class RegistrySession {
         followRedirects: op.followRedirects,
         signal: op.signal,
       });
-      if (res.status === 401 && sameHost) {
+      // A 401 from a redirect target (a CDN) is not the registry asking for credentials.
+      if (res.status === 401 && sameHost && !res.redirected) {
         const challenge = header(res, 'www-authenticate');
         await res.body.dump().catch(() => undefined);
         if (!reauthed && (await this.auth.onUnauthorized(challenge, op.scopes))) {

@@ -92,6 +92,17 @@ describe('registry client through a fault proxy', function () {
     assert.equal(p.blobHost!.log[0]!.authorization, false, 'Authorization must not cross to another host');
   });
 
+  it('a HEAD without Docker-Content-Digest falls back to GET and hashes the body', async () => {
+    const img = await pushImage(direct.repository('nodigest/app'), buildImage(), 'v1');
+    const p = await proxy({ stripManifestDigest: true });
+    const c = client(p.host);
+    assert.deepEqual(await c.repository('nodigest/app').headManifest('v1'), { digest: img.digest, mediaType: img.mediaType, size: img.size });
+    assert.deepEqual(
+      p.log.filter((e) => e.status === 200).map((e) => e.method),
+      ['HEAD', 'GET'],
+    );
+  });
+
   it('retries 429 honouring Retry-After', async () => {
     const img = await pushImage(direct.repository('retry/app'), buildImage(), 'v1');
     const p = await proxy({ failFirst: { count: 1, status: 429, retryAfter: '1', pathIncludes: '/manifests/' } });

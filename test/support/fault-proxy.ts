@@ -28,6 +28,8 @@ export interface FaultProxyOptions {
    * serving a manifest larger than 2.8.2 can store would; `chunked` omits Content-Length.
    */
   padManifests?: { bytes: number; chunked?: boolean };
+  /** Drop Docker-Content-Digest from manifest responses (it is only a SHOULD in distribution-spec 1.1). */
+  stripManifestDigest?: boolean;
 }
 
 export interface ProxyLogEntry {
@@ -279,6 +281,14 @@ export async function startFaultProxy(upstream: TestRegistry | string, o: FaultP
       return;
     }
 
+    if (o.stripManifestDigest && man) {
+      const orig = res.writeHead.bind(res) as (status: number, headers?: Record<string, string | string[] | undefined>) => ServerResponse;
+      (res as { writeHead: unknown }).writeHead = (status: number, headers?: Record<string, string | string[] | undefined>) => {
+        const h = { ...headers };
+        delete h['docker-content-digest'];
+        return orig(status, h);
+      };
+    }
     forward(req, res, req.url ?? '/', {}, entry, o.corruptBlobs && req.method === 'GET' && blob ? corrupter : undefined);
   });
   const port = await listen(server, '127.0.0.1');
