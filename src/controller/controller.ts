@@ -14,7 +14,7 @@ import type { Metrics } from '../metrics.js';
 import { silentLogger, type Logger } from '../log.js';
 import { parseReference } from '../oci/reference.js';
 import { TargetAction } from '../copy/actions.js';
-import type { ReconcileContext, ReconcileResult, Reconciler } from '../mirror/reconciler.js';
+import { CredentialsNotFoundError, type ReconcileContext, type ReconcileResult, type Reconciler } from '../mirror/reconciler.js';
 import { ConditionType, GROUP, PLURAL, VERSION, mirrorKey, type ImageMirror, type ImageMirrorStatus } from '../mirror/types.js';
 import { WorkQueue, type BackoffOptions } from '../queue/work-queue.js';
 import { EventRecorder } from './events.js';
@@ -217,7 +217,15 @@ export async function runController(o: ControllerOptions): Promise<ControllerHan
       q.forget(key);
       return;
     }
-    const ctx: ReconcileContext = { credentials: (ns, ref) => secrets.credentials(ns, ref), signal };
+    const own = m.metadata.namespace ?? 'default';
+    const ctx: ReconcileContext = {
+      credentials: async (ns, ref) => {
+        if (ref?.secretName && ns !== own)
+          throw new CredentialsNotFoundError(`secret ${ns}/${ref.secretName} is outside the mirror's namespace ${own}`);
+        return secrets.credentials(own, ref);
+      },
+      signal,
+    };
     const mlog = log.child({ mirror: key });
     let result: ReconcileResult;
     try {
