@@ -153,7 +153,8 @@ export async function pushRandomImage(base: string, repo: string, o: RandomImage
 export async function pushImageFromLayers(
   base: string,
   repo: string,
-  tag: string,
+  /** undefined: push by digest only (e.g. the children of an index). */
+  tag: string | undefined,
   layers: Array<Blob & { diffId: string }>,
   platform: { os: string; architecture: string; variant?: string } = { os: 'linux', architecture: 'amd64' },
 ): Promise<PushedImage> {
@@ -175,7 +176,7 @@ export async function pushImageFromLayers(
     layers: layers.map((l) => ({ mediaType: l.mediaType, digest: l.digest, size: l.size })),
   };
   const manifest = encodeJson(manifestJson);
-  const digest = await putManifest(base, repo, tag, manifestJson.mediaType, manifest);
+  const digest = await putManifest(base, repo, tag ?? sha256(manifest), manifestJson.mediaType, manifest);
   return { digest, mediaType: manifestJson.mediaType, size: manifest.length, config, layers: layers.map(({ diffId: _d, ...b }) => b), manifest };
 }
 

@@ -1,0 +1,89 @@
+/**
+ * Keeps `npm run bench` from rotting: a one-run, small-size retag scenario end to end (both tools,
+ * real registries), plus the pieces that turn access logs into the table's numbers.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { countTraffic, parseRequest } from '../../bench/lib/access-log.js';
+import { median, ratio, renderTable } from '../../bench/lib/stats.js';
+
+const execFileP = promisify(execFile);
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+describe('bench', () => {
+  describe('access log counting', () => {
+    const A = '127.0.0.1:5001';
+    const B = '127.0.0.1:5002';
+    const d = 'sha256:' + 'a'.repeat(64);
+    it('parses repository names with slashes and the upload digest', () => {
+      const p = parseRequest(`/v2/team/dev/web/blobs/uploads/0f1e-uuid?_state=x&digest=${encodeURIComponent(d)}`);
+      assert.equal(p.repo, 'team/dev/web');
+      assert.equal(p.kind, 'upload');
+      assert.equal(p.query.get('digest'), d);
+      assert.deepEqual(parseRequest(`/v2/a/manifests/${d}`), { repo: 'a', kind: 'manifest', reference: d, query: new URLSearchParams() });
+    });
+    it('counts uploads, mounts and source blob GETs on the right registry only', () => {
+      const c = countTraffic(
+        [
+          { registry: A, method: 'GET', path: `/v2/src/app/blobs/${d}`, status: 200, bytes: 10 },
+          { registry: B, method: 'GET', path: `/v2/src/app/blobs/${d}`, status: 200, bytes: 10 },
+          { registry: A, method: 'GET', path: `/v2/other/blobs/${d}`, status: 200, bytes: 10 },
+          { registry: A, method: 'HEAD', path: `/v2/src/app/blobs/${d}`, status: 200, bytes: 0 },
+          { registry: B, method: 'POST', path: `/v2/dst/blobs/uploads/?mount=${d}&from=src`, status: 201, bytes: 0 },
+          { registry: B, method: 'POST', path: `/v2/dst/blobs/uploads/?mount=${d}&from=nope`, status: 202, bytes: 0 },
+          { registry: B, method: 'PUT', path: `/v2/dst/blobs/uploads/u1?digest=${d}`, status: 201, bytes: 0 },
+          { registry: B, method: 'PUT', path: `/v2/dst/blobs/uploads/u2?digest=${d}`, status: 400, bytes: 0 },
+        ],
+        [{ registry: A, repo: 'src/app' }],
+      );
+      assert.deepEqual(c, { requests: 8, blobUploads: 1, blobMounts: 1, uploadedDigests: [d], sourceBlobGets: 1 });
+    });
+  });
+
+  describe('table', () => {
+    it('takes medians and prints ratios', () => {
+      assert.equal(median([3, 1, 2]), 2);
+      assert.equal(median([4, 1, 2, 3]), 2.5);
+      assert.equal(ratio(1, 4), '0.25');
+      assert.equal(ratio(0, 0), 'same');
+      assert.equal(ratio(3, 0), '∞');
+      assert.equal(ratio(3, undefined), '–');
+      const t = renderTable(['a', 'n'], [['x', '1'], ['yy', '10']], [false, true]);
+      assert.equal(t, '| a  |  n |\n|----|---:|\n| x  |  1 |\n| yy | 10 |');
+    });
+  });
+
+  it('runs the retag scenario once with --quick and prints the table with numbers', async function () {
+    this.timeout(120000);
+    const dir = await mkdtemp(join(tmpdir(), 'imc-bench-test-'));
+    try {
+      const out = join(dir, 'results.json');
+      const { stdout } = await execFileP(
+        process.execPath,
+        ['--import', 'tsx', 'bench/run.ts', '--quick', '--scenario', 'retag', '--runs', '1', '--tsx', '--out', out],
+        { cwd: ROOT, timeout: 110000 },
+      );
+      assert.match(stdout, /^\| scenario +\| metric +\| +ours \| +skopeo \| +ratio \|$/m);
+      assert.match(stdout, /^\| retag in the same repo +\| wall time +\| +\d+\.\d\d s \| +\d+\.\d\d s \| +[\d.]+ \|$/m);
+      assert.match(stdout, /^\| +\| registry requests +\| +\d+ \| +\d+ \| +[\d.]+ \|$/m);
+      assert.match(stdout, /^\| +\| peak RSS +\| +\d+ MiB \| +\d+ MiB \| +[\d.]+ \|$/m);
+      const results = JSON.parse(await readFile(out, 'utf8')) as {
+        scenarios: Array<{ name: string; medians: Record<'ours' | 'skopeo', Record<string, number>> }>;
+      };
+      const retag = results.scenarios.find((s) => s.name === 'retag');
+      assert.ok(retag, 'results.json has the retag scenario');
+      // A retag within one repository is a manifest PUT: no blob moves, for either tool.
+      assert.equal(retag.medians.ours.blob_uploads, 0);
+      assert.equal(retag.medians.ours.bytes_uploaded, 0);
+      assert.equal(retag.medians.skopeo.blob_uploads, 0);
+      assert.ok(retag.medians.ours.requests! > 0 && retag.medians.skopeo.requests! > 0);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
