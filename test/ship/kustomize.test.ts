@@ -55,6 +55,7 @@ describe('ship: kustomize install (deploy/)', function () {
     assert.deepEqual(k.pod.securityContext, h.pod.securityContext);
     assert.deepEqual(k.pod.volumes, h.pod.volumes);
     assert.equal(k.pod.serviceAccountName, h.pod.serviceAccountName);
+    assert.equal(k.pod.terminationGracePeriodSeconds, h.pod.terminationGracePeriodSeconds);
     assert.deepEqual(k.container, h.container);
     const dep = find(deploy, 'Deployment')[0]!;
     const hdep = find(chart, 'Deployment')[0]!;

@@ -124,6 +124,7 @@ export type PodSpec = {
   containers: Container[];
   volumes: Array<{ name: string; emptyDir?: unknown }>;
   serviceAccountName: string;
+  terminationGracePeriodSeconds?: number;
   nodeSelector?: Record<string, string>;
   tolerations?: unknown[];
   topologySpreadConstraints?: unknown[];
