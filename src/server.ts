@@ -35,11 +35,18 @@ export interface ServerHandle {
 }
 
 export function parseListenAddr(addr: string): { host?: string; port: number } {
-  const m = /^(?:\[([^\]]+)\]|([^:]*))?:?(\d+)$/.exec(addr.trim());
-  if (!m) throw new Error(`invalid listen address "${addr}": want host:port or :port`);
-  const port = Number(m[3]);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`invalid listen address "${addr}": bad port`);
-  const host = m[1] ?? (m[2] || undefined);
+  const a = addr.trim();
+  let host: string | undefined;
+  let portText: string;
+  if (/^\d+$/.test(a)) portText = a;
+  else {
+    const m = /^(?:\[([^\]]+)\]|([^:[\]]*)):(\d*)$/.exec(a);
+    if (!m) throw new Error(`invalid listen address "${addr}": want host:port or :port`);
+    host = m[1] ?? (m[2] || undefined);
+    portText = m[3] ?? '';
+  }
+  const port = Number(portText);
+  if (portText === '' || !Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`invalid listen address "${addr}": bad port`);
   return { host, port };
 }
 
