@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -50,6 +50,9 @@ function mirror(conditions?: unknown[], opts: { generation?: number; observed?: 
 describe('ship: Argo CD health check (Lua 5.1)', () => {
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'argocd-health-'));
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
   });
 
   const cases: Array<[string, unknown, string, RegExp?]> = [

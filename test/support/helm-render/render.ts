@@ -4,6 +4,7 @@
  * built once per test process.
  */
 import { execFile } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -37,6 +38,7 @@ let built: Promise<{ bin: string; workDir: string }> | undefined;
 
 async function buildRenderer(): Promise<{ bin: string; workDir: string }> {
   const workDir = await mkdtemp(join(tmpdir(), 'helm-render-'));
+  process.once('exit', () => rmSync(workDir, { recursive: true, force: true }));
   const bin = join(workDir, 'helm-render');
   const env = {
     ...process.env,
