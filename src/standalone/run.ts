@@ -111,7 +111,7 @@ export async function startRun(o: RunOptions): Promise<RunHandle> {
     const seen = new Set<string>();
     for (const doc of loaded.mirrors) {
       const v = validateMirror(doc.doc);
-      const key = v.ok ? mirrorKey(v.mirror) : `invalid/${doc.source}`;
+      const key = v.ok ? mirrorKey(v.mirror) : v.name.includes('/') ? v.name : `invalid/${doc.source}`;
       seen.add(key);
       const specHash = hash(v.ok ? v.mirror.spec : doc.doc);
       const prev = entries.get(key);
