@@ -156,6 +156,7 @@ export function createReconciler(o: ReconcilerOptions = {}): MirrorReconciler {
 
     const sourceDigests: Record<string, string> = {};
     const reports: TargetReport[] = [];
+    let streamed = 0;
     for (const image of images) {
       if (ctx.signal?.aborted) break;
       let digest: string;
@@ -179,7 +180,9 @@ export function createReconciler(o: ReconcilerOptions = {}): MirrorReconciler {
         overwrite: spec.overwrite !== false,
         dryRun: ctx.dryRun,
         signal: ctx.signal,
+        onProgress: ctx.onProgress ? (p) => ctx.onProgress!(streamed + p.bytes) : undefined,
       });
+      streamed += result.targets.reduce((n, t) => n + t.bytesCopied, 0);
       reports.push(...result.targets);
     }
     if (ctx.signal?.aborted && reports.length === 0) {

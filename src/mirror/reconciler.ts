@@ -27,6 +27,8 @@ export interface ReconcileContext {
   /** Plan only: report what would happen, write nothing. */
   dryRun?: boolean;
   now?: () => Date;
+  /** Blob bytes streamed so far in this reconcile (for progress on a terminal). */
+  onProgress?: (bytes: number) => void;
 }
 
 export interface TargetReport {

@@ -61,6 +61,7 @@ export async function runSync(o: SyncOptions): Promise<{ exitCode: number; mirro
 
   const reconciler = createReconciler({ metrics, log: o.log ?? silentLogger, blobConcurrency: o.blobConcurrency });
   const credentials = fileCredentials(loaded.secrets, dockerConfig);
+  const progress = progressPrinter(o.stderr);
   const queue = [...loaded.mirrors];
   const byIndex = new Map<number, MirrorResult>();
   const worker = async () => {
@@ -73,7 +74,9 @@ export async function runSync(o: SyncOptions): Promise<{ exitCode: number; mirro
         continue;
       }
       const mirror: ImageMirror = v.mirror;
-      const r: ReconcileResult = await reconciler.reconcile(mirror, { credentials, dryRun: o.dryRun });
+      const label = `${mirror.metadata.namespace ?? 'default'}/${mirror.metadata.name}`;
+      const r: ReconcileResult = await reconciler.reconcile(mirror, { credentials, dryRun: o.dryRun, onProgress: progress ? (b) => progress(label, b) : undefined });
+      progress?.(label, undefined);
       byIndex.set(index, {
         name: mirror.metadata.name,
         namespace: mirror.metadata.namespace ?? 'default',
@@ -105,6 +108,22 @@ export async function runSync(o: SyncOptions): Promise<{ exitCode: number; mirro
     await rename(tmp, o.metricsFile);
   }
   return { exitCode: results.every((r) => r.ready) ? 0 : 1, mirrors: results };
+}
+
+/** On a terminal, one rewritten line per mirror with the bytes streamed so far; nothing otherwise. */
+function progressPrinter(stderr: NodeJS.WritableStream): ((mirror: string, bytes: number | undefined) => void) | undefined {
+  if (!(stderr as { isTTY?: boolean }).isTTY) return undefined;
+  let last = 0;
+  return (mirror, bytes) => {
+    const now = Date.now();
+    if (bytes === undefined) {
+      stderr.write('\r\x1b[K');
+      return;
+    }
+    if (now - last < 200) return;
+    last = now;
+    stderr.write(`\r\x1b[K${mirror}: ${humanBytes(bytes)} streamed`);
+  };
 }
 
 function jsonMirror(m: MirrorResult) {

@@ -134,6 +134,23 @@ ${spec}
     assert.equal(await client.repository('planned/web').headManifest('1.4.2'), undefined);
   });
 
+  it('shows progress on a terminal (stderr is a TTY) and none when piped', async () => {
+    const other = await startRegistry();
+    try {
+      const file = join(dir, 'tty.yaml');
+      await writeFile(file, mirror('tty', `  source: {repository: ${reg.host}/dev/web, tags: ["1.4.2"]}\n  targets: [{repository: ${other.host}/web}]`));
+      // script(1) gives the CLI a pseudo-terminal, as a person at a shell would.
+      const r = await exec('script', ['-qec', `${process.execPath} ${BIN} sync -f ${file}`, '/dev/null'], { env: { ...process.env, DOCKER_CONFIG: '/nonexistent' } });
+      assert.match(r.stdout, /team-a\/tty: [\d.]+ (B|KiB|MiB) streamed/);
+      assert.match(r.stdout, /web:1\.4\.2\s+Copied/);
+      await rm(join(dir, 'tty.yaml'));
+      const piped = await cli(['sync', '-f', join(dir, 'good.yaml')]);
+      assert.doesNotMatch(piped.stderr, /streamed/);
+    } finally {
+      await other.stop();
+    }
+  });
+
   it('exits 2 with one line on bad usage', async () => {
     const r = await cli(['sync']);
     assert.equal(r.code, 2);
