@@ -139,6 +139,8 @@ export class Reflector<T extends KubeObject> {
           this.o.log?.info(`watch ${this.o.name}: resourceVersion ${this.resourceVersion} expired (410 Gone), re-listing`);
           needList = true;
           this.relistReason = 'gone';
+          // Gone straight after a fresh list: re-listing at once would spin (client-node #1933).
+          if (!this.watchedSinceList) await this.sleep(this.nextBackoff());
           continue;
         }
         this.errors++;
@@ -152,6 +154,8 @@ export class Reflector<T extends KubeObject> {
   }
 
   private relistReason: 'gone' | 'error' = 'error';
+  /** A watch opened successfully since the last list. */
+  private watchedSinceList = true;
 
   private async relist(): Promise<void> {
     const signal = AbortSignal.any([this.stopController.signal, AbortSignal.timeout(this.o.listTimeoutMs ?? 60_000)]);
@@ -169,6 +173,7 @@ export class Reflector<T extends KubeObject> {
     this.objects.clear();
     for (const [k, v] of fresh) this.objects.set(k, v);
     this.resourceVersion = list.metadata?.resourceVersion ?? '';
+    this.watchedSinceList = false;
     for (const [k, obj] of fresh) {
       const prev = old.get(k);
       if (!prev) this.call('add', () => this.o.handlers?.add?.(obj));
@@ -211,6 +216,7 @@ export class Reflector<T extends KubeObject> {
         signal,
         () => {
           this.lastActivity = Date.now();
+          this.watchedSinceList = true;
           this.consecutiveFailures = 0;
           this.setConnected(true);
         },

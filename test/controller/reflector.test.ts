@@ -126,18 +126,22 @@ describe('Reflector (against the fake API server)', function () {
       const r = start({ onRelist: (why) => relistReasons.push(why) });
       await r.waitForSync();
       await until(() => r.connected, 5000, 'watch connected');
+      // Changes the reflector does not see (its watch is silenced) and cannot replay afterwards:
+      // history is compacted past its resourceVersion before the watch is dropped.
       fake.silenceWatches();
-      fake.dropWatches();
-      // Changes the reflector cannot replay: history compacted past its resourceVersion.
       const ch = fake.get<KObject & { spec: { source: { tags: string[] } } }>(API, 'imagemirrors', 'team-a', 'change')!;
       ch.spec.source.tags = ['9.9'];
       fake.putObject(ch);
       fake.deleteObject(API, 'imagemirrors', 'team-a', 'vanish');
       await fake.create(mirror('new'));
       fake.compactHistory();
+      // The fake refuses even the newest resourceVersion after compaction; one more write gives
+      // the re-list a resourceVersion it will watch from.
+      await fake.create(mirror('after-compaction'));
+      fake.dropWatches();
       await until(() => r.relists === 1 && r.connected, 5000, 're-list after 410');
       assert.deepEqual(relistReasons, ['gone']);
-      assert.deepEqual(seen.adds.sort(), ['change', 'keep', 'new', 'vanish']);
+      assert.deepEqual(seen.adds.sort(), ['after-compaction', 'change', 'keep', 'new', 'vanish']);
       assert.deepEqual(seen.updates, ['change']);
       assert.deepEqual(seen.deletes, ['vanish']);
       await fake.create(mirror('later'));
@@ -145,6 +149,24 @@ describe('Reflector (against the fake API server)', function () {
       assert.equal(fake.count('list', 'imagemirrors'), 2);
     });
   }
+
+  it('a 410 straight after a fresh list backs off instead of spinning', async () => {
+    // After compaction the fake refuses a watch even from the newest resourceVersion: every list is
+    // followed by a 410 until something is written.
+    const r = start({ backoff: { baseMs: 100, maxMs: 200, jitter: 0 } });
+    await r.waitForSync();
+    await until(() => r.connected, 5000, 'watch connected');
+    fake.silenceWatches();
+    fake.compactHistory();
+    fake.dropWatches();
+    const t = Date.now();
+    await new Promise((res) => setTimeout(res, 1000));
+    const lists = fake.count('list', 'imagemirrors');
+    assert.ok(lists <= 1 + Math.ceil((Date.now() - t) / 100), `${lists} lists in ${Date.now() - t} ms: spinning`);
+    assert.ok(lists >= 3, 'still re-listing');
+    await fake.create(mirror('recovers'));
+    await until(() => seen.adds.includes('recovers') && r.connected, 5000, 'recovery after a write');
+  });
 
   it('an injected 500 on the watch → restart with backoff, then events flow again', async () => {
     const r = start({ backoff: { baseMs: 200, maxMs: 2000, jitter: 0 } });
