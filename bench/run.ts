@@ -7,7 +7,7 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
@@ -169,6 +169,8 @@ async function main(): Promise<number> {
   const ours = await oursCommand(o.tsx);
   const skopeoVersion = await toolVersion('skopeo', ['--version']);
   const registryVersion = await toolVersion('docker-registry', ['--version']);
+  // Other work on the machine skews wall times; the table states the load it started under.
+  const loadAtStart = loadavg()[0]!.toFixed(2);
   const work = await mkdtemp(join(tmpdir(), 'imc-bench-'));
   let registryA: TestRegistry | undefined;
   const started = Date.now();
@@ -182,6 +184,7 @@ async function main(): Promise<number> {
     const env = {
       date: new Date().toISOString(),
       cpus: `${cpu.length} × ${cpu[0]?.model.trim() ?? 'unknown'}`,
+      loadAverageAtStart: Number(loadAtStart),
       node: process.version,
       ours: ours.runtime,
       skopeo: skopeoVersion,
@@ -193,7 +196,7 @@ async function main(): Promise<number> {
     const table = renderResults(o.scenarios, results);
     process.stdout.write(
       `image-mirror vs ${skopeoVersion} — medians of ${o.runs} run${o.runs > 1 ? 's' : ''} each, interleaved${o.quick ? ' (--quick sizes)' : ''}\n` +
-        `registries: ${registryVersion} on loopback; ${env.cpus}; ${env.node}; ours: ${env.ours}\n` +
+        `registries: ${registryVersion} on loopback; ${env.cpus} (load ${loadAtStart} at start); ${env.node}; ours: ${env.ours}\n` +
         `ratio = ours / skopeo (lower is better for all of these metrics); requests and blobs are counted from the registries' access logs\n\n` +
         table +
         '\n',
