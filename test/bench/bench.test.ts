@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -85,5 +86,35 @@ describe('bench', () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+
+  describe('npm run demo', () => {
+    it('promotes dev -> staging (mounts) -> prod (upload, then retag), shows metrics, re-syncs as a no-op and cleans up', async function () {
+      this.timeout(120000);
+      const { stdout } = await execFileP('bash', ['scripts/demo.sh'], { cwd: ROOT, timeout: 110000 });
+      const step = (title: RegExp) => {
+        const start = stdout.search(title);
+        assert.ok(start >= 0, `demo output has a step matching ${title}`);
+        const next = stdout.indexOf('\n==> ', start + 1);
+        return stdout.slice(start, next < 0 ? undefined : next);
+      };
+      const s1 = step(/==> Step 1/);
+      assert.match(s1, /staging\/web:1\.4\.2 +Copied +sha256:[0-9a-f]{64} +0 B +\d/);
+      assert.match(s1, /imagemirror_blobs_total\{action="mount"\} [1-9]/);
+      assert.doesNotMatch(s1, /action="upload"/);
+      const s2 = step(/==> Step 2/);
+      assert.match(s2, /prod\/web:stable +Copied/);
+      assert.match(s2, /prod\/web:1\.4 +Retagged/);
+      assert.match(s2, /imagemirror_bytes_saved_total\{method="retag"\} [1-9]/);
+      const shown = step(/==> What prod\/web/);
+      assert.match(shown, /prod\/web:sha256-[0-9a-f]{12}… +sha256:[0-9a-f]{64} +referrers of/);
+      const digests = new Set([...step(/==> Pushing/).matchAll(/= (sha256:[0-9a-f]{64})/g), ...step(/==> Step 1/).matchAll(/sha256:[0-9a-f]{64}/g), ...shown.matchAll(/:(?:stable|1\.4) +(sha256:[0-9a-f]{64})/g)].map((m) => m[1] ?? m[0]));
+      assert.equal(digests.size, 1, 'staging and both prod tags hold the digest pushed to dev');
+      const resync = step(/==> Re-sync/);
+      assert.equal([...resync.matchAll(/ UpToDate /g)].length, 3);
+      assert.doesNotMatch(resync, /Copied|Retagged|Failed/);
+      const work = /storage under (\S+)\)/.exec(stdout)?.[1];
+      assert.ok(work && !existsSync(work), 'the demo deleted its temp dir on exit');
+    });
   });
 });
