@@ -7,6 +7,7 @@ import { createLogger, type LogFormat, type LogLevel } from './log.js';
 import { describeError } from './oci/errors.js';
 import { runSync, UsageError } from './standalone/sync.js';
 import { startRun } from './standalone/run.js';
+import { startControllerCommand } from './controller/command.js';
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
 const positiveInt = (name: string) => (v: string): number => {
@@ -91,9 +92,7 @@ export function buildCli(): Command {
       .option('--shutdown-grace <d>', 'how long in-flight copies may finish on SIGTERM', '60s'),
   ).action(async (opts: ControllerCliOptions) => {
     const log = createLogger({ level: opts.logLevel, format: opts.logFormat });
-    void opts;
-    log.error('controller: not wired yet');
-    const handle = { stop: async () => {} };
+    const handle = await startControllerCommand({ ...opts, log });
     await untilSignal();
     log.info('shutting down');
     await handle.stop();

@@ -1,0 +1,93 @@
+/**
+ * `image-mirror controller`: CLI flags → KubeConfig, reconciler, controller and HTTP server.
+ * The blob-location cache is fed from every ImageMirror's status, so a mirror can mount from another
+ * mirror's target repository, across restarts and replicas.
+ */
+import { readFileSync } from 'node:fs';
+import { KubeConfig } from '@kubernetes/client-node';
+import { Metrics } from '../metrics.js';
+import type { Logger } from '../log.js';
+import { createReconciler } from '../mirror/reconcile.js';
+import { parseDuration } from '../mirror/duration.js';
+import { startServer, type ServerHandle } from '../server.js';
+import { runController, type ControllerHandle } from './controller.js';
+
+export interface ControllerCommandOptions {
+  kubeconfig?: string;
+  namespace: string[];
+  selector?: string;
+  concurrency: number;
+  leaderElect?: boolean;
+  leaderElectNamespace?: string;
+  leaseDuration: string;
+  renewDeadline: string;
+  retryPeriod: string;
+  metricsAddr: string;
+  shutdownGrace: string;
+  log: Logger;
+  /** For tests: the KubeConfig to use instead of loading one. */
+  kubeConfigObject?: KubeConfig;
+  env?: NodeJS.ProcessEnv;
+}
+
+const SA_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
+
+export async function startControllerCommand(o: ControllerCommandOptions): Promise<{ stop(): Promise<void>; controller: ControllerHandle; server: ServerHandle }> {
+  const env = o.env ?? process.env;
+  const inCluster = Boolean(env.KUBERNETES_SERVICE_HOST) && !o.kubeconfig;
+  const kc = o.kubeConfigObject ?? new KubeConfig();
+  if (!o.kubeConfigObject) {
+    if (o.kubeconfig) kc.loadFromFile(o.kubeconfig);
+    else kc.loadFromDefault();
+  }
+  const metrics = new Metrics({ defaultMetrics: true });
+  const reconciler = createReconciler({ metrics, log: o.log });
+  let handle: ControllerHandle | undefined;
+  const server = await startServer({
+    addr: o.metricsAddr,
+    metrics,
+    ready: () => handle?.ready() ?? false,
+    healthy: () => handle?.healthy() ?? true,
+  });
+  try {
+    handle = await runController({
+      kubeconfig: kc,
+      namespaces: o.namespace,
+      selector: o.selector,
+      concurrency: o.concurrency,
+      leaderElect: o.leaderElect ?? inCluster,
+      leaseNamespace: o.leaderElectNamespace ?? env.POD_NAMESPACE ?? serviceAccountNamespace() ?? 'default',
+      leaseDurationMs: parseDuration(o.leaseDuration),
+      renewDeadlineMs: parseDuration(o.renewDeadline),
+      retryPeriodMs: parseDuration(o.retryPeriod),
+      shutdownGraceMs: parseDuration(o.shutdownGrace),
+      reconciler,
+      metrics,
+      onImageLocation: (registry, repository, digest) => reconciler.locations.recordImage(registry, repository, digest),
+      log: o.log,
+    });
+  } catch (e) {
+    await server.close();
+    await reconciler.close();
+    throw e;
+  }
+  o.log.info('controller started', { identity: handle.identity, metrics: server.address });
+  const controller = handle;
+  return {
+    controller,
+    server,
+    stop: async () => {
+      await controller.stop();
+      await server.close();
+      await reconciler.close();
+    },
+  };
+}
+
+function serviceAccountNamespace(): string | undefined {
+  try {
+    return readFileSync(SA_NAMESPACE_FILE, 'utf8').trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
