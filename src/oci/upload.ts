@@ -77,6 +77,10 @@ export async function putBlob(
   );
 }
 
+const MOUNT_REFUSALS_BEFORE_GIVING_UP = 3;
+/** Consecutive "not mounted" answers per registry (keyed by its capabilities record). */
+const mountRefusals = new WeakMap<RegistryCapabilities, number>();
+
 async function tryMounts(t: UploadTarget, desc: Descriptor, options: PutBlobOptions): Promise<{ result?: PutBlobResult; session?: URL }> {
   const { session } = t;
   const candidates = (options.mountFrom ?? []).filter((r) => r !== t.repository);
@@ -103,6 +107,7 @@ async function tryMounts(t: UploadTarget, desc: Descriptor, options: PutBlobOpti
     }
     await res.body.dump().catch(() => undefined);
     if (res.status === 201) {
+      mountRefusals.delete(t.capabilities);
       t.setCapability('mount', true);
       return { result: { transfer: 'mount', mountedFrom: from } };
     }
@@ -111,7 +116,13 @@ async function tryMounts(t: UploadTarget, desc: Descriptor, options: PutBlobOpti
     // Once a registry has mounted, a 202 only says this repo lacks the blob; before that it
     // says the registry will not mount, and further candidates would cost requests for nothing.
     const known = t.capabilities.mount === true;
-    if (!known) t.setCapability('mount', false);
+    if (!known) {
+      // One 202 may only mean a stale location; three in a row with no 201 ever means the
+      // registry does not mount (e.g. Artifactory), and further attempts would waste requests.
+      const refusals = (mountRefusals.get(t.capabilities) ?? 0) + 1;
+      mountRefusals.set(t.capabilities, refusals);
+      if (refusals >= MOUNT_REFUSALS_BEFORE_GIVING_UP) t.setCapability('mount', false);
+    }
     const last = i === candidates.length - 1 || !known;
     if (last) return { session: loc };
     await cancel(t, loc);
