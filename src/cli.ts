@@ -5,14 +5,37 @@
 import { Command, CommanderError, Option } from 'commander';
 import { createLogger, type LogFormat, type LogLevel } from './log.js';
 import { describeError } from './oci/errors.js';
+import { parseDuration } from './mirror/duration.js';
 import { runSync, UsageError } from './standalone/sync.js';
 import { startRun } from './standalone/run.js';
+import { parseDuration } from './mirror/duration.js';
+import type { ControllerCommandOptions } from './controller/command.js';
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
 const positiveInt = (name: string) => (v: string): number => {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 1) throw new UsageError(`${name} must be a positive integer, got ${JSON.stringify(v)}`);
   return n;
+};
+
+/** Validates a Go-style duration at parse time, so a bad one is a usage error (exit 2). */
+const durationArg = (name: string) => (v: string): string => {
+  try {
+    parseDuration(v);
+  } catch (e) {
+    throw new UsageError(`${name}: ${describeError(e)}`);
+  }
+  return v;
+};
+
+/** Checks a Go-style duration flag at parse time (bad usage, exit 2) and keeps its text. */
+const duration = (name: string) => (v: string): string => {
+  try {
+    parseDuration(v);
+  } catch (e) {
+    throw new UsageError(`${name}: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  return v;
 };
 
 function logOptions(cmd: Command): Command {
@@ -84,11 +107,11 @@ export function buildCli(): Command {
       .option('--concurrency <n>', 'mirrors reconciled at once', positiveInt('--concurrency'), 4)
       .option('--leader-elect [bool]', 'hold a Lease so only one replica reconciles (default: on in-cluster)', parseBool)
       .option('--leader-elect-namespace <ns>', 'namespace of the Lease (default: the pod namespace)')
-      .option('--lease-duration <d>', 'leader lease duration', '15s')
-      .option('--renew-deadline <d>', 'leader renew deadline', '10s')
-      .option('--retry-period <d>', 'leader retry period', '2s')
+      .option('--lease-duration <d>', 'leader lease duration', durationArg('--lease-duration'), '15s')
+      .option('--renew-deadline <d>', 'leader renew deadline', durationArg('--renew-deadline'), '10s')
+      .option('--retry-period <d>', 'leader retry period', durationArg('--retry-period'), '2s')
       .option('--metrics-addr <addr>', 'serve /metrics, /healthz, /readyz here', ':8080')
-      .option('--shutdown-grace <d>', 'how long in-flight copies may finish on SIGTERM', '60s'),
+      .option('--shutdown-grace <d>', 'how long in-flight copies may finish on SIGTERM', durationArg('--shutdown-grace'), '60s'),
   ).action(async (opts: ControllerCliOptions) => {
     const log = createLogger({ level: opts.logLevel, format: opts.logFormat });
     // Loaded only here: client-node costs ~0.4 s and ~70 MiB at import, which sync and run never need.
@@ -102,21 +125,8 @@ export function buildCli(): Command {
   return program;
 }
 
-export interface ControllerCliOptions {
-  kubeconfig?: string;
-  namespace: string[];
-  selector?: string;
-  concurrency: number;
-  leaderElect?: boolean;
-  leaderElectNamespace?: string;
-  leaseDuration: string;
-  renewDeadline: string;
-  retryPeriod: string;
-  metricsAddr: string;
-  shutdownGrace: string;
-  logLevel: LogLevel;
-  logFormat: LogFormat;
-}
+/** The controller flags as commander parses them (type-only import: no client-node at runtime). */
+export type ControllerCliOptions = Omit<ControllerCommandOptions, 'log' | 'kubeConfigObject' | 'env'> & { logLevel: LogLevel; logFormat: LogFormat };
 
 function parseBool(v: string | boolean | undefined): boolean {
   if (v === undefined || v === true || v === 'true') return true;
