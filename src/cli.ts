@@ -8,7 +8,6 @@ import { describeError } from './oci/errors.js';
 import { parseDuration } from './mirror/duration.js';
 import { runSync, UsageError } from './standalone/sync.js';
 import { startRun } from './standalone/run.js';
-import { parseDuration } from './mirror/duration.js';
 import type { ControllerCommandOptions } from './controller/command.js';
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
@@ -24,16 +23,6 @@ const durationArg = (name: string) => (v: string): string => {
     parseDuration(v);
   } catch (e) {
     throw new UsageError(`${name}: ${describeError(e)}`);
-  }
-  return v;
-};
-
-/** Checks a Go-style duration flag at parse time (bad usage, exit 2) and keeps its text. */
-const duration = (name: string) => (v: string): string => {
-  try {
-    parseDuration(v);
-  } catch (e) {
-    throw new UsageError(`${name}: ${e instanceof Error ? e.message : String(e)}`);
   }
   return v;
 };
