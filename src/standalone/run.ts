@@ -162,7 +162,7 @@ export async function startRun(o: RunOptions): Promise<RunHandle> {
     const r = await reconciler.reconcile(mirror, { credentials: credentialsFor(), signal });
     if (entries.get(key) !== entry) return; // the file changed while we worked: the new entry is queued
     entry.status = r.status;
-    metrics.reconciles.inc({ result: r.outcome });
+    metrics.reconciles.inc({ result: r.outcome === 'synced' || r.outcome === 'suspended' ? 'success' : 'error' });
     await writeStatus(key, { source: entry.source, status: entry.status });
     updateReadyGauge();
     log.info(r.outcome === 'synced' ? 'synced' : 'not synced', { mirror: key, reason: r.reason, message: r.message });
