@@ -11,6 +11,9 @@ import { createReconciler } from '../mirror/reconcile.js';
 import { parseDuration } from '../mirror/duration.js';
 import { startServer, type ServerHandle } from '../server.js';
 import { runController, type ControllerHandle } from './controller.js';
+import { listObjects } from './kube-http.js';
+import { errorLine } from './reflector.js';
+import { GROUP, PLURAL, VERSION } from '../mirror/types.js';
 
 export interface ControllerCommandOptions {
   kubeconfig?: string;
@@ -39,7 +42,11 @@ export async function startControllerCommand(o: ControllerCommandOptions): Promi
   if (!o.kubeConfigObject) {
     if (o.kubeconfig) kc.loadFromFile(o.kubeconfig);
     else kc.loadFromDefault();
+    allowPlainHttp(kc);
   }
+  // Fail fast, in one line, when the API server is unreachable or refuses us: the reflectors would
+  // otherwise retry forever behind a process that looks started.
+  await probeApiServer(kc, o.namespace[0]);
   const metrics = new Metrics({ defaultMetrics: true });
   const reconciler = createReconciler({ metrics, log: o.log });
   let handle: ControllerHandle | undefined;
@@ -82,6 +89,33 @@ export async function startControllerCommand(o: ControllerCommandOptions): Promi
       await reconciler.close();
     },
   };
+}
+
+/**
+ * client-node refuses an http:// cluster unless skipTLSVerify is set, while kubectl accepts it (e.g.
+ * `kubectl proxy`'s http://127.0.0.1:8001); there is no TLS to verify on plain HTTP, so allow it.
+ */
+function allowPlainHttp(kc: KubeConfig): void {
+  if (!kc.clusters.some((c) => c.server.startsWith('http://') && !c.skipTLSVerify)) return;
+  kc.loadFromOptions({
+    clusters: kc.clusters.map((c) => (c.server.startsWith('http://') ? { ...c, skipTLSVerify: true } : c)),
+    users: kc.users,
+    contexts: kc.contexts,
+    currentContext: kc.currentContext,
+  });
+}
+
+/** One list of ImageMirrors (limit 1): the server answers, accepts our credentials, and serves the CRD. */
+async function probeApiServer(kc: KubeConfig, namespace: string | undefined): Promise<void> {
+  const server = kc.getCurrentCluster()?.server ?? '(no cluster in kubeconfig)';
+  const path = namespace
+    ? `/apis/${GROUP}/${VERSION}/namespaces/${encodeURIComponent(namespace)}/${PLURAL}`
+    : `/apis/${GROUP}/${VERSION}/${PLURAL}`;
+  try {
+    await listObjects(kc, path, { limit: 1 }, AbortSignal.timeout(15_000));
+  } catch (e) {
+    throw new Error(`Kubernetes API server ${server}: ${errorLine(e)}`);
+  }
 }
 
 function serviceAccountNamespace(): string | undefined {
