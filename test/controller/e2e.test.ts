@@ -236,7 +236,10 @@ describe('controller end to end (real reconciler, real registries, fake API serv
     await fake.create(mirrorObject('marker', 'team-a', spec([{ repository: `${B.host}/e2e1/marker/app` }])));
     await waitReady('team-a', 'marker', 'True');
     assert.equal(ctl.count('team-a/web'), 2, 'the status-only write caused a reconcile');
-    assert.equal((parseMetric(await ctl.metrics.exposition(), 'imagemirror_reconcile_total') ?? 0) - before, 1, 'only the marker reconciled');
+    // The counter moves just after the status write the wait above saw.
+    const reconciles = async (): Promise<number> => (parseMetric(await ctl.metrics.exposition(), 'imagemirror_reconcile_total') ?? 0) - before;
+    for (const deadline = Date.now() + 5000; (await reconciles()) < 1 && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(await reconciles(), 1, 'only the marker reconciled');
     const touched = (await B.accessLog()).filter((e) => !e.path.includes('/e2e1/marker/'));
     assert.deepEqual(touched, [], 'registry traffic for the mirror whose status was edited');
     assert.equal(get('team-a', 'web')?.status?.summary, 'edited by hand');
