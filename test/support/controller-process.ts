@@ -49,9 +49,12 @@ export interface ControllerProcess {
   stop(graceMs?: number): Promise<Exit>;
 }
 
-/** Spawns `node bin/image-mirror.js <args>` (no implicit arguments). */
-export function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}): ControllerProcess {
-  const child = spawn(process.execPath, [BIN, ...args], {
+/**
+ * Spawns `node bin/image-mirror.js <args>` (no implicit arguments); `entry` replaces the script, e.g.
+ * a compiled main.js.
+ */
+export function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}, entry: string = BIN): ControllerProcess {
+  const child = spawn(process.execPath, [entry, ...args], {
     cwd: ROOT,
     env: { ...process.env, KUBERNETES_SERVICE_HOST: '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -162,8 +165,8 @@ export function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}): Controlle
 }
 
 /** `image-mirror controller --kubeconfig FILE --log-format json --metrics-addr 127.0.0.1:0 ...args`. */
-export function startControllerProcess(kubeconfig: string, args: string[] = [], env: NodeJS.ProcessEnv = {}): ControllerProcess {
-  return spawnCli(['controller', '--kubeconfig', kubeconfig, '--log-format', 'json', '--metrics-addr', '127.0.0.1:0', ...args], env);
+export function startControllerProcess(kubeconfig: string, args: string[] = [], env: NodeJS.ProcessEnv = {}, entry: string = BIN): ControllerProcess {
+  return spawnCli(['controller', '--kubeconfig', kubeconfig, '--log-format', 'json', '--metrics-addr', '127.0.0.1:0', ...args], env, entry);
 }
 
 /** Sum of the samples of `name` whose labels include `labels`; undefined when there is none. */
