@@ -1,15 +1,16 @@
 #!/usr/bin/env node
-// Runs the compiled CLI when built (the container image), else the TypeScript sources through tsx.
+// In a checkout (src/ present) run the TypeScript sources through tsx, so a stale build is never
+// used; in the container image (no src/) run the bundle that `npm run build` wrote to dist/.
 import { existsSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { dirname, join } from 'node:path';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const built = join(root, 'dist', 'main.js');
-if (existsSync(built)) {
-  await import(pathToFileURL(built).href);
-} else {
+const sources = join(root, 'src', 'main.ts');
+if (existsSync(sources)) {
   const { register } = await import('tsx/esm/api');
   register();
-  await import(pathToFileURL(join(root, 'src', 'main.ts')).href);
+  await import(pathToFileURL(sources).href);
+} else {
+  await import(pathToFileURL(join(root, 'dist', 'main.js')).href);
 }

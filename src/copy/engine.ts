@@ -346,10 +346,12 @@ export class CopyEngine {
   /** Counts bytes read from the source for progress, without changing the stream. */
   private counting(run: CopyRun, digest: string, r: BlobReader): BlobReader['stream'] {
     const onProgress = run.req.onProgress;
+    // Without a listener a pass-through stage would only cost CPU per chunk on the hot path.
+    if (!onProgress) return r.stream;
     const counter = new Transform({
       transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback) {
         run.progressBytes += chunk.length;
-        onProgress?.({ bytes: run.progressBytes, digest });
+        onProgress({ bytes: run.progressBytes, digest });
         cb(null, chunk);
       },
     });
