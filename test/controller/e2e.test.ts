@@ -284,10 +284,14 @@ describe('controller end to end (real reconciler, real registries, fake API serv
       await fake.waitFor(() => (ctl.count('team-a/flaky') >= 5 ? true : undefined), 10_000, '5 attempts');
       const times = ctl.calls.filter((c) => c.key === 'team-a/flaky').map((c) => c.t);
       const gaps = times.slice(1, 5).map((t, i) => t - times[i]!);
-      // 100, 200, 400, 800 ms (+ the attempt's own few ms): each gap at least 1.5x the one before.
-      assert.ok(gaps[0]! >= 95, `first retry after ${gaps[0]} ms, want >= 100`);
-      for (let i = 1; i < gaps.length; i++) assert.ok(gaps[i]! >= 1.5 * gaps[i - 1]!, `gaps not growing: ${gaps.map(Math.round).join(', ')} ms`);
-      assert.ok(gaps[3]! < 2000, `gaps too long: ${gaps.map(Math.round).join(', ')} ms`);
+      // Backoff 100, 200, 400, 800 ms; a gap also holds the failed attempt itself and its status
+      // write (tens of ms on a busy machine), so each gap is checked against its own doubling slot.
+      const shown = gaps.map(Math.round).join(', ');
+      gaps.forEach((g, i) => {
+        const want = 100 * 2 ** i;
+        assert.ok(g >= 0.95 * want && g <= want + 300, `gap ${i + 1} is ${Math.round(g)} ms, want ${want} ms (+ attempt time): ${shown}`);
+        if (i > 0) assert.ok(g > gaps[i - 1]!, `gaps not growing: ${shown} ms`);
+      });
 
       proxy.up = true;
       const ok = await waitReady('team-a', 'flaky', 'True', 'Synced', 10_000);
