@@ -3,7 +3,7 @@
  * target tag (or one JSON document), exit 0 when all are in sync, 1 when any failed, 2 on bad usage.
  * A bad mirror is named with its reason; the others still run.
  */
-import { writeFile, rename } from 'node:fs/promises';
+import { access, writeFile, rename } from 'node:fs/promises';
 import { Metrics } from '../metrics.js';
 import { createReconciler } from '../mirror/reconcile.js';
 import { validateMirror } from '../mirror/validate.js';
@@ -43,6 +43,9 @@ export class UsageError extends Error {}
 
 export async function runSync(o: SyncOptions): Promise<{ exitCode: number; mirrors: MirrorResult[] }> {
   if (o.files.length === 0) throw new UsageError('no spec files given (use -f FILE|DIR)');
+  for (const f of o.files) {
+    if (!(await exists(f))) throw new UsageError(`${f}: no such file or directory`);
+  }
   const metrics = o.metrics ?? new Metrics();
   const loaded = await loadSpecFiles(o.files);
   let dockerConfig: DockerConfig | undefined;
@@ -174,3 +177,12 @@ export function humanBytes(n: number): string {
   return `${v.toFixed(v < 10 ? 1 : 0)} ${units[u]}`;
 }
 
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await access(path);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -156,7 +156,8 @@ ${spec}
     assert.equal(r.code, 2);
     assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
     const r2 = await cli(['sync', '-f', join(dir, 'does-not-exist.yaml')]);
-    assert.notEqual(r2.code, 0);
+    assert.equal(r2.code, 2);
+    assert.match(r2.stderr, /does-not-exist\.yaml: no such file or directory/);
     assert.equal(r2.stderr.trim().split('\n').length, 1, r2.stderr);
   });
 });
