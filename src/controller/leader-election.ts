@@ -263,18 +263,23 @@ export class LeaderElector {
     if (heldByOther && this.observedTime + old.leaseDurationSeconds * 1000 > now.getTime()) return false;
     const record = this.desired(now, old);
     try {
-      const updated = await this.api.replaceNamespacedLease({
-        name: this.o.name,
-        namespace: this.o.namespace,
-        body: this.leaseBody(record, this.observedResourceVersion),
-      });
-      this.observe(recordOf(updated), updated.metadata?.resourceVersion);
+      await this.replaceLease(record);
       this.lastRenew = Date.now();
       return true;
     } catch (err) {
       this.logFailure('update', err);
       return false;
     }
+  }
+
+  /** PUT with the resourceVersion last seen: a 409 means someone else wrote the Lease meanwhile. */
+  private async replaceLease(record: LeaseRecord): Promise<void> {
+    const updated = await this.api.replaceNamespacedLease({
+      name: this.o.name,
+      namespace: this.o.namespace,
+      body: this.leaseBody(record, this.observedResourceVersion),
+    });
+    this.observe(recordOf(updated), updated.metadata?.resourceVersion);
   }
 
   private async releaseLease(): Promise<void> {
@@ -288,12 +293,7 @@ export class LeaderElector {
       leaseTransitions: this.observed.leaseTransitions,
     };
     try {
-      const updated = await this.api.replaceNamespacedLease({
-        name: this.o.name,
-        namespace: this.o.namespace,
-        body: this.leaseBody(record, this.observedResourceVersion),
-      });
-      this.observe(recordOf(updated), updated.metadata?.resourceVersion);
+      await this.replaceLease(record);
       this.o.log?.info(`leader election: released lease ${this.o.namespace}/${this.o.name}`);
     } catch (err) {
       this.logFailure('release', err);
