@@ -27,6 +27,13 @@ const durationArg = (name: string) => (v: string): string => {
   return v;
 };
 
+/** Transfer limits shared by every command: blob transfers at once, connections per registry. */
+function transferOptions(cmd: Command): Command {
+  return cmd
+    .option('--blob-concurrency <n>', 'blob transfers at once', positiveInt('--blob-concurrency'), 4)
+    .option('--registry-connections <n>', 'HTTP connections per registry', positiveInt('--registry-connections'), 8);
+}
+
 function logOptions(cmd: Command): Command {
   return cmd
     .addOption(new Option('--log-level <level>', 'error|warn|info|debug').choices(['error', 'warn', 'info', 'debug']).default('info'))
@@ -40,7 +47,7 @@ export function buildCli(): Command {
     .showHelpAfterError(false)
     .configureOutput({ outputError: (s, write) => write(s.split('\n')[0] + '\n') });
 
-  logOptions(
+  logOptions(transferOptions(
     program
       .command('sync')
       .description('reconcile the ImageMirrors in FILE|DIR once; exit 0 when all are in sync, 1 when any failed')
@@ -49,9 +56,8 @@ export function buildCli(): Command {
       .addOption(new Option('-o, --output <format>', 'text|json').choices(['text', 'json']).default('text'))
       .option('--docker-config <path>', 'docker config.json with registry credentials')
       .option('--metrics-file <path>', 'write the Prometheus exposition here when done')
-      .option('--concurrency <n>', 'mirrors reconciled at once', positiveInt('--concurrency'), 2)
-      .option('--blob-concurrency <n>', 'blob transfers at once', positiveInt('--blob-concurrency'), 4),
-  ).action(async (opts: { filename: string[]; dryRun?: boolean; output: 'text' | 'json'; dockerConfig?: string; metricsFile?: string; concurrency: number; blobConcurrency: number; logLevel: LogLevel; logFormat: LogFormat }) => {
+      .option('--concurrency <n>', 'mirrors reconciled at once', positiveInt('--concurrency'), 2),
+  )).action(async (opts: { filename: string[]; dryRun?: boolean; output: 'text' | 'json'; dockerConfig?: string; metricsFile?: string; concurrency: number; blobConcurrency: number; registryConnections: number; logLevel: LogLevel; logFormat: LogFormat }) => {
     const log = createLogger({ level: opts.logLevel === 'info' ? 'warn' : opts.logLevel, format: opts.logFormat });
     const r = await runSync({
       files: opts.filename,
@@ -61,6 +67,7 @@ export function buildCli(): Command {
       metricsFile: opts.metricsFile,
       concurrency: opts.concurrency,
       blobConcurrency: opts.blobConcurrency,
+      registryConnections: opts.registryConnections,
       stdout: process.stdout,
       stderr: process.stderr,
       log,
@@ -68,7 +75,7 @@ export function buildCli(): Command {
     process.exitCode = r.exitCode;
   });
 
-  logOptions(
+  logOptions(transferOptions(
     program
       .command('run')
       .description('reconcile the ImageMirrors in DIR continuously, re-reading the files when they change')
@@ -77,16 +84,16 @@ export function buildCli(): Command {
       .option('--metrics-addr <addr>', 'serve /metrics, /healthz, /readyz, /status here', ':8080')
       .option('--concurrency <n>', 'mirrors reconciled at once', positiveInt('--concurrency'), 4)
       .option('--docker-config <path>', 'docker config.json with registry credentials'),
-  ).action(async (opts: { specs: string; statusDir?: string; metricsAddr: string; concurrency: number; dockerConfig?: string; logLevel: LogLevel; logFormat: LogFormat }) => {
+  )).action(async (opts: { specs: string; statusDir?: string; metricsAddr: string; concurrency: number; dockerConfig?: string; blobConcurrency: number; registryConnections: number; logLevel: LogLevel; logFormat: LogFormat }) => {
     const log = createLogger({ level: opts.logLevel, format: opts.logFormat });
-    const handle = await startRun({ specsDir: opts.specs, statusDir: opts.statusDir, metricsAddr: opts.metricsAddr, concurrency: opts.concurrency, dockerConfig: opts.dockerConfig, log });
+    const handle = await startRun({ specsDir: opts.specs, statusDir: opts.statusDir, metricsAddr: opts.metricsAddr, concurrency: opts.concurrency, dockerConfig: opts.dockerConfig, blobConcurrency: opts.blobConcurrency, registryConnections: opts.registryConnections, log });
     log.info('running', { specs: opts.specs, statusDir: handle.statusDir, address: handle.address });
     await untilSignal();
     log.info('shutting down');
     await handle.stop();
   });
 
-  logOptions(
+  logOptions(transferOptions(
     program
       .command('controller')
       .description('run the Kubernetes controller (in-cluster, or --kubeconfig)')
@@ -101,7 +108,7 @@ export function buildCli(): Command {
       .option('--retry-period <d>', 'leader retry period', durationArg('--retry-period'), '2s')
       .option('--metrics-addr <addr>', 'serve /metrics, /healthz, /readyz here', ':8080')
       .option('--shutdown-grace <d>', 'how long in-flight copies may finish on SIGTERM', durationArg('--shutdown-grace'), '60s'),
-  ).action(async (opts: ControllerCliOptions) => {
+  )).action(async (opts: ControllerCliOptions) => {
     const log = createLogger({ level: opts.logLevel, format: opts.logFormat });
     // Loaded only here: client-node costs ~0.4 s and ~70 MiB at import, which sync and run never need.
     const { startControllerCommand } = await import('./controller/command.js');

@@ -27,6 +27,8 @@ export interface ControllerCommandOptions {
   retryPeriod: string;
   metricsAddr: string;
   shutdownGrace: string;
+  blobConcurrency?: number;
+  registryConnections?: number;
   log: Logger;
   /** For tests: the KubeConfig to use instead of loading one. */
   kubeConfigObject?: KubeConfig;
@@ -48,7 +50,7 @@ export async function startControllerCommand(o: ControllerCommandOptions): Promi
   // otherwise retry forever behind a process that looks started.
   await probeApiServer(kc, o.namespace[0]);
   const metrics = new Metrics({ defaultMetrics: true });
-  const reconciler = createReconciler({ metrics, log: o.log });
+  const reconciler = createReconciler({ metrics, log: o.log, blobConcurrency: o.blobConcurrency, client: { connections: o.registryConnections } });
   let handle: ControllerHandle | undefined;
   const server = await startServer({
     addr: o.metricsAddr,

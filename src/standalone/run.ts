@@ -28,6 +28,8 @@ export interface RunOptions {
   metricsAddr?: string;
   concurrency?: number;
   dockerConfig?: string;
+  blobConcurrency?: number;
+  registryConnections?: number;
   log?: Logger;
   metrics?: Metrics;
   /** Debounce for bursts of file events (editors write several times). */
@@ -73,7 +75,7 @@ export async function startRun(o: RunOptions): Promise<RunHandle> {
     throw new Error(`--status-dir ${statusDir} is inside --specs ${o.specsDir}: status writes would retrigger the watch`);
   }
   await mkdir(statusDir, { recursive: true });
-  const reconciler = createReconciler({ metrics, log });
+  const reconciler = createReconciler({ metrics, log, blobConcurrency: o.blobConcurrency, client: { connections: o.registryConnections } });
   const entries = new Map<string, Entry>();
   let secrets: SecretDoc[] = [];
   let secretsHash = '';

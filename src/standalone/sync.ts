@@ -24,6 +24,7 @@ export interface SyncOptions {
   metricsFile?: string;
   concurrency?: number;
   blobConcurrency?: number;
+  registryConnections?: number;
   stdout: NodeJS.WritableStream;
   stderr: NodeJS.WritableStream;
   log?: Logger;
@@ -62,7 +63,7 @@ export async function runSync(o: SyncOptions): Promise<{ exitCode: number; mirro
     throw new UsageError(`no ImageMirror documents found in ${o.files.join(', ')}`);
   }
 
-  const reconciler = createReconciler({ metrics, log: o.log ?? silentLogger, blobConcurrency: o.blobConcurrency });
+  const reconciler = createReconciler({ metrics, log: o.log ?? silentLogger, blobConcurrency: o.blobConcurrency, client: { connections: o.registryConnections } });
   const credentials = fileCredentials(loaded.secrets, dockerConfig);
   const progress = progressPrinter(o.stderr);
   const queue = [...loaded.mirrors];
