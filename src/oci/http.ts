@@ -120,6 +120,9 @@ export class Transport {
         body: req.body ?? null,
         signal: req.signal,
         highWaterMark: HIGH_WATER_MARK,
+        // undici closes the connection after every HEAD unless told otherwise; HEADs are most of
+        // what a resync sends, and a new connection each (a TLS handshake on real registries) is slow.
+        reset: false,
       });
       const len = r.headers['content-length'];
       const respBytes = typeof len === 'string' ? Number(len) : undefined;
