@@ -208,7 +208,12 @@ export async function errorFromResponse(res: HttpResponse, ctx: ErrorContext): P
   } catch {
     // an unreadable error body still has a status
   }
-  return errorFromStatus(res.status, text, header(res, 'retry-after'), ctx);
+  const err = errorFromStatus(res.status, text, header(res, 'retry-after'), ctx);
+  // A TLS-only server answers plain HTTP with a bare 400 (Go: "HTTP request to an HTTPS server").
+  if (res.status === 400 && res.url.protocol === 'http:' && !/^\s*\{/.test(text)) {
+    return new OciError({ ...err, code: err.code, message: `${err.message} (plain HTTP refused: if ${ctx.registry} speaks HTTPS only, set insecure: true)` });
+  }
+  return err;
 }
 
 export function errorFromStatus(status: number, bodyText: string, retryAfter: string | undefined, ctx: ErrorContext): OciError {

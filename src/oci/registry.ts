@@ -69,7 +69,9 @@ export class RegistryClient {
     const apiHost = registryApiHost(registry);
     const transport = new Transport(apiHost, {
       insecure: o.insecure,
-      plainHttp: isLoopbackRegistry(registry),
+      // Loopback may use plain HTTP without `insecure`; with `insecure` it gets the registries.conf
+      // meaning like any host: HTTPS without verification, plain HTTP if it speaks no TLS.
+      plainHttp: isLoopbackRegistry(registry) && !o.insecure,
       onRequest: o.onRequest ? (e) => o.onRequest!({ ...e, registry }) : undefined,
       timeouts: o.timeouts,
       connections: o.connections,

@@ -8,6 +8,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { Agent, fetch as undiciFetch } from 'undici';
 import { startTokenServer, type TokenServer, type TokenGrantRule } from './token-server.js';
 
 const execFileP = promisify(execFile);
@@ -39,12 +40,22 @@ export interface StartRegistryOptions {
   users?: Record<string, string>;
   /** Token mode: what each account may do; default: every user may push and pull everything. */
   rules?: TokenGrantRule[];
+  /** Serve HTTPS with a self-signed certificate for 127.0.0.1 (clients must skip verification). */
+  tls?: boolean;
 }
 
 const DEFAULT_USERS: Record<string, string> = { alice: 'alice-secret' };
 const SENTINEL = '/v2/?__log_sentinel=';
 // gorilla/handlers CombinedLoggingHandler, which distribution 2.8.2 writes to stdout.
 const LOG_LINE = /^\S+ \S+ \S+ \[[^\]]*\] "(\S+) (\S+) [^"]*" (\d{3}) (\d+|-)/;
+
+/** A self-signed certificate for 127.0.0.1 (SAN IP), as the registry's TLS config wants it. */
+async function selfSignedCertificate(certPath: string, keyPath: string): Promise<void> {
+  await promisify(execFile)('openssl', [
+    'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1',
+    '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', keyPath, '-out', certPath,
+  ]);
+}
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -67,7 +78,7 @@ async function htpasswdFile(path: string, users: Record<string, string>): Promis
   await writeFile(path, lines.join('\n') + '\n');
 }
 
-function configYaml(dir: string, port: number, authBlock: string): string {
+function configYaml(dir: string, port: number, authBlock: string, tls?: { cert: string; key: string }): string {
   return `version: 0.1
 log:
   level: error
@@ -88,7 +99,7 @@ http:
   addr: 127.0.0.1:${port}
   headers:
     X-Content-Type-Options: [nosniff]
-${authBlock}`;
+${tls ? `  tls:\n    certificate: ${tls.cert}\n    key: ${tls.key}\n` : ''}${authBlock}`;
 }
 
 export async function startRegistry(o: StartRegistryOptions = {}): Promise<TestRegistry> {
@@ -108,14 +119,19 @@ export async function startRegistry(o: StartRegistryOptions = {}): Promise<TestR
         `auth:\n  token:\n    realm: ${token.realm}\n    service: ${token.service}\n` +
         `    issuer: ${token.issuer}\n    rootcertbundle: ${token.rootCertBundle}\n`;
     }
+    let tls: { cert: string; key: string } | undefined;
+    if (o.tls) {
+      tls = { cert: join(dir, 'tls.crt'), key: join(dir, 'tls.key') };
+      await selfSignedCertificate(tls.cert, tls.key);
+    }
     // A port picked free can be taken before the registry binds it; try a few.
     let lastErr: unknown;
     for (let attempt = 0; attempt < 5; attempt++) {
       const port = await freePort();
       const cfg = join(dir, 'config.yml');
-      await writeFile(cfg, configYaml(dir, port, authBlock));
+      await writeFile(cfg, configYaml(dir, port, authBlock, tls));
       try {
-        return await launch(dir, port, cfg, auth, users, token);
+        return await launch(dir, port, cfg, auth, users, token, tls !== undefined);
       } catch (e) {
         lastErr = e;
         if (!/address already in use/.test(String(e))) break;
@@ -136,10 +152,14 @@ async function launch(
   auth: 'none' | 'htpasswd' | 'token',
   users: Record<string, string>,
   token: TokenServer | undefined,
+  tls = false,
 ): Promise<TestRegistry> {
   const child: ChildProcess = spawn('docker-registry', ['serve', cfg], { stdio: ['ignore', 'pipe', 'pipe'] });
   const host = `127.0.0.1:${port}`;
-  const url = `http://${host}`;
+  const url = `${tls ? 'https' : 'http'}://${host}`;
+  // Our own probes of a TLS test registry skip verification of its self-signed certificate.
+  const dispatcher = tls ? new Agent({ connect: { rejectUnauthorized: false } }) : undefined;
+  const fetch = (u: string) => undiciFetch(u, dispatcher ? { dispatcher } : {});
   let entries: AccessLogEntry[] = [];
   let sentinels = new Set<string>();
   let partial = '';
@@ -244,6 +264,7 @@ async function launch(
         clearTimeout(t);
       }
       await token?.stop();
+      await dispatcher?.close();
       await rm(dir, { recursive: true, force: true });
     },
   };
