@@ -294,7 +294,7 @@ function sourceReason(e: unknown): string {
 }
 
 function refPart(reference: string): { tag?: string; digest?: string } {
-  return reference.includes(':') && reference.startsWith('sha256:') ? { digest: reference } : { tag: reference };
+  return reference.startsWith('sha256:') ? { digest: reference } : { tag: reference };
 }
 
 function fingerprint(c: Credential | undefined): string {
