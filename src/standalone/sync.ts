@@ -66,11 +66,11 @@ export async function runSync(o: SyncOptions): Promise<{ exitCode: number; mirro
   const reconciler = createReconciler({ metrics, log: o.log ?? silentLogger, blobConcurrency: o.blobConcurrency, client: { connections: o.registryConnections } });
   const credentials = fileCredentials(loaded.secrets, dockerConfig);
   const progress = progressPrinter(o.stderr);
-  const queue = [...loaded.mirrors];
+  let next = 0;
   const byIndex = new Map<number, MirrorResult>();
   const worker = async () => {
-    for (let item = queue.shift(); item; item = queue.shift()) {
-      const index = loaded.mirrors.indexOf(item);
+    for (let index = next++; index < loaded.mirrors.length; index = next++) {
+      const item = loaded.mirrors[index]!;
       const v = validateMirror(item.doc);
       if (!v.ok) {
         const [namespace, name] = v.name.includes('/') ? v.name.split('/', 2) as [string, string] : ['', v.name];

@@ -1,7 +1,4 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { CustomObjectsApi, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { runController, type ControllerHandle, type ControllerOptions } from '../../src/controller/controller.js';
 import { CONTROLLER_API_CALLS } from '../../src/controller/rbac.js';
@@ -10,15 +7,7 @@ import { CredentialsNotFoundError, type ReconcileContext, type ReconcileResult, 
 import { mirrorKey, type ImageMirror, type ImageMirrorStatus } from '../../src/mirror/types.js';
 import { TargetAction } from '../../src/copy/actions.js';
 import { startFakeApiServer, type FakeApiServer, type KObject } from '../support/fake-apiserver.js';
-import { projectCrdPath, SAMPLE_CRD_YAML } from '../support/fake-apiserver/sample-crd.js';
-
-async function crdPath(): Promise<string> {
-  const p = projectCrdPath();
-  if (p) return p;
-  const f = join(await mkdtemp(join(tmpdir(), 'crd-')), 'imagemirror.yaml');
-  await writeFile(f, SAMPLE_CRD_YAML);
-  return f;
-}
+import { crdPath } from '../support/fake-apiserver/sample-crd.js';
 
 async function until(fn: () => boolean, timeoutMs: number, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;

@@ -1,19 +1,8 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Reflector } from '../../src/controller/reflector.js';
 import type { KubeObject } from '../../src/controller/kube-http.js';
 import { startFakeApiServer, type FakeApiServer, type KObject } from '../support/fake-apiserver.js';
-import { projectCrdPath, SAMPLE_CRD_YAML } from '../support/fake-apiserver/sample-crd.js';
-
-async function crdPath(): Promise<string> {
-  const p = projectCrdPath();
-  if (p) return p;
-  const f = join(await mkdtemp(join(tmpdir(), 'crd-')), 'imagemirror.yaml');
-  await writeFile(f, SAMPLE_CRD_YAML);
-  return f;
-}
+import { crdPath } from '../support/fake-apiserver/sample-crd.js';
 
 const API = 'imagemirror.dev/v1alpha1';
 const PATH = '/apis/imagemirror.dev/v1alpha1/namespaces/team-a/imagemirrors';

@@ -1,5 +1,8 @@
 // A stand-in ImageMirror CRD for the fake server's own tests, used until crds/imagemirror.yaml exists.
 import { existsSync } from 'node:fs';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const SAMPLE_CRD_YAML = `apiVersion: apiextensions.k8s.io/v1
@@ -112,4 +115,13 @@ spec:
 export function projectCrdPath(): string | undefined {
   const p = fileURLToPath(new URL('../../../crds/imagemirror.yaml', import.meta.url));
   return existsSync(p) ? p : undefined;
+}
+
+/** The project's CRD file, or the sample written to a temp file when the project has none. */
+export async function crdPath(): Promise<string> {
+  const p = projectCrdPath();
+  if (p) return p;
+  const f = join(await mkdtemp(join(tmpdir(), 'crd-')), 'imagemirror.yaml');
+  await writeFile(f, SAMPLE_CRD_YAML);
+  return f;
 }
