@@ -1,5 +1,5 @@
 /**
- * `npm run bench`: DESIGN §6's scenarios, ours and skopeo side by side on the same local registries,
+ * `npm run bench`: the comparison scenarios, ours and skopeo side by side on the same local registries,
  * runs interleaved, medians in one markdown table (stdout) and bench/results.json.
  *
  *   node --import tsx bench/run.ts [--quick] [--scenario NAME]... [--runs N] [--out FILE] [--tsx]

@@ -1,5 +1,5 @@
 /**
- * Prometheus metrics (DESIGN §4, §8). One Metrics object per process (tests make their own), so
+ * Prometheus metrics, one vocabulary with status and CLI output. One Metrics object per process (tests make their own), so
  * nothing here is a global singleton. Labels stay low-cardinality: registry host, never repo or tag.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';

@@ -4,7 +4,7 @@ import type { ImageMirrorSpec, Scenario } from './types.js';
 
 /**
  * skopeo's comparison is `skopeo sync`: `skopeo copy` always writes the manifest again, while sync
- * reads the destination first and skips an image that is already there (DESIGN's 21 requests).
+ * reads the destination first and skips an image that is already there.
  */
 export const resyncNoChange: Scenario = {
   name: 'resync',

@@ -3,12 +3,12 @@ import { pushRandomImage, type PushedImage } from '../lib/push.js';
 
 const MiB = 1024 * 1024;
 
-/** The 5 × 20 MiB image of DESIGN §6 (5 × 256 KiB with --quick). */
+/** The 5 × 20 MiB app image (5 × 256 KiB with --quick). */
 export function appShape(ctx: BenchContext): { layers: number; layerSize: number } {
   return { layers: 5, layerSize: ctx.quick ? 256 * 1024 : 20 * MiB };
 }
 
-/** The 1 GiB image of DESIGN §6: 8 × 128 MiB (8 × 1 MiB with --quick). */
+/** The 1 GiB image: 8 × 128 MiB (8 × 1 MiB with --quick). */
 export function bigShape(ctx: BenchContext): { layers: number; layerSize: number } {
   return { layers: 8, layerSize: ctx.quick ? MiB : 128 * MiB };
 }
