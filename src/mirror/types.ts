@@ -73,11 +73,15 @@ export const Reason = {
   Suspended: 'Suspended',
   Progressing: 'Progressing',
   Retrying: 'Retrying',
+  /** Another mirror already writes this target tag (one tag, one owner). */
+  TargetClaimed: 'TargetClaimed',
+  /** Outside every ImageMirrorPolicy that names the namespace (or none does under --require-policy). */
+  Forbidden: 'Forbidden',
 } as const;
 export type Reason = (typeof Reason)[keyof typeof Reason];
 
 /** Reasons after which retrying cannot help until the spec changes (Stalled=True). */
-export const STALLED_REASONS: ReadonlySet<string> = new Set([Reason.InvalidSpec, Reason.TagConflict]);
+export const STALLED_REASONS: ReadonlySet<string> = new Set([Reason.InvalidSpec, Reason.TagConflict, Reason.Forbidden]);
 
 export interface TargetStatus {
   reference: string;
