@@ -17,7 +17,9 @@ import type { Credential, CredentialProvider } from '../oci/credentials.js';
 import type { Repository } from '../oci/content.js';
 import { validateMirror } from './validate.js';
 import { selectTags, missingTags, targetTags } from './select.js';
-import { parseDuration } from './duration.js';
+import { formatDuration, parseDuration } from './duration.js';
+import { TargetClaims, claimKey } from './claims.js';
+import { checkPolicy } from './policy.js';
 import { removeCondition, setCondition } from './conditions.js';
 import {
   ConditionType,
@@ -45,20 +47,43 @@ export interface ReconcilerOptions {
   client?: Omit<RegistryClientOptions, 'credentials' | 'insecure' | 'onRequest' | 'onCapability'>;
   blobConcurrency?: number;
   log?: Logger;
+  /**
+   * Longest one reconcile may take: its work is aborted and the result is a retry with backoff, even
+   * if some request ignores the abort (a registry trickling bytes must not hold a worker forever).
+   * Default DEFAULT_RECONCILE_TIMEOUT_MS.
+   */
+  reconcileTimeoutMs?: number;
+  /** Target-tag ownership; default a private one. */
+  claims?: TargetClaims;
 }
 
 export interface MirrorReconciler extends Reconciler {
   readonly locations: BlobLocations;
+  /** Which mirror writes which target tag (one tag, one owner). */
+  readonly claims: TargetClaims;
+  /** Releases every target tag the mirror `namespace/name` owns: front ends call it when a mirror is deleted. */
+  forget(key: string): void;
+  /**
+   * Learns ownership from a stored status (rows other than Failed/Conflict), so claims survive a
+   * restart; front ends call it for every mirror they load, before reconciling.
+   */
+  seedClaims(mirror: ImageMirror): void;
   close(): Promise<void>;
 }
 
 const CLIENT_CACHE_MAX = 64;
+/** Default per-reconcile deadline: long enough for a multi-GiB image on a slow link. */
+export const DEFAULT_RECONCILE_TIMEOUT_MS = 30 * 60_000;
+/** errorCode of a target row left alone because another mirror owns the tag. */
+export const TARGET_CLAIMED_CODE = 'TARGET_CLAIMED';
 
 export function createReconciler(o: ReconcilerOptions = {}): MirrorReconciler {
   const locations = o.locations ?? new BlobLocations();
   const engine = new CopyEngine({ metrics: o.metrics, locations, blobConcurrency: o.blobConcurrency });
   const clients = new Map<string, RegistryClient>();
   const log = o.log ?? silentLogger;
+  const claims = o.claims ?? new TargetClaims();
+  const reconcileTimeoutMs = o.reconcileTimeoutMs ?? DEFAULT_RECONCILE_TIMEOUT_MS;
 
   /**
    * One client per (registry, TLS mode, credential): a rotated Secret yields a new key, so new
@@ -113,9 +138,18 @@ export function createReconciler(o: ReconcilerOptions = {}): MirrorReconciler {
     if (spec.suspend) {
       return { outcome: 'suspended', reason: Reason.Suspended, message: 'suspended', status: prev, targets: [] };
     }
+    const key = mirrorKey(m);
+    if (ctx.policies?.length || ctx.requirePolicy) {
+      const decision = checkPolicy(m, ctx.policies ?? [], ctx.requirePolicy === true);
+      if (!decision.allowed) {
+        // It may write nowhere, so it owns no tag either.
+        if (!ctx.dryRun) claims.release(key);
+        return finish('stalled', Reason.Forbidden, decision.message);
+      }
+    }
     const namespace = m.metadata.namespace ?? 'default';
     const intervalMs = parseDuration(spec.interval ?? '10m');
-    const mlog = log.child({ mirror: mirrorKey(m) });
+    const mlog = log.child({ mirror: key });
 
     let source: Repository;
     const targets: Array<{ repository: Repository; spec: (typeof spec.targets)[number] }> = [];
@@ -154,10 +188,36 @@ export function createReconciler(o: ReconcilerOptions = {}): MirrorReconciler {
       return finish('retry', sourceReason(e), `source ${spec.source.repository}: ${describeError(e)}`);
     }
 
+    if (ctx.signal?.aborted) {
+      // Past the deadline (or shutting down) while selecting: claim nothing, write nothing.
+      return finish('retry', Reason.RegistryError, 'interrupted by shutdown before any target was synced');
+    }
+    // One tag, one owner: claim every selected target tag before the first write. A tag another
+    // mirror owns is left out of the copy and reported instead. A dry run only looks.
+    const wanted = new Set<string>();
+    const ownerOf = new Map<string, string>();
+    const plans = images.map((image) =>
+      targets.map((t) => {
+        const tags: string[] = [];
+        const blocked: Array<{ reference: string; owner: string }> = [];
+        for (const tag of targetTags(spec.source, t.spec, image.name)) {
+          const reference = `${t.repository.registry}/${t.repository.repository}:${tag}`;
+          wanted.add(reference);
+          const owner = ctx.dryRun ? claims.owner(reference) ?? key : claims.claim(reference, key, m.metadata.creationTimestamp);
+          if (owner === key) tags.push(tag);
+          else {
+            blocked.push({ reference, owner });
+            ownerOf.set(reference, owner);
+          }
+        }
+        return { repository: t.repository, tags, blocked };
+      }),
+    );
+
     const sourceDigests: Record<string, string> = {};
     const reports: TargetReport[] = [];
     let streamed = 0;
-    for (const image of images) {
+    for (const [i, image] of images.entries()) {
       if (ctx.signal?.aborted) break;
       let digest: string;
       try {
@@ -170,21 +230,28 @@ export function createReconciler(o: ReconcilerOptions = {}): MirrorReconciler {
         return finish('retry', sourceReason(e), `source ${spec.source.repository}: ${describeError(e)}`);
       }
       sourceDigests[image.name] = digest;
-      const result = await engine.copyImage({
-        source,
-        reference: image.reference,
-        sourceDigest: digest,
-        sourceTags,
-        targets: targets.map((t) => ({ repository: t.repository, tags: targetTags(spec.source, t.spec, image.name) })),
-        referrers: spec.referrers !== false,
-        overwrite: spec.overwrite !== false,
-        dryRun: ctx.dryRun,
-        signal: ctx.signal,
-        onProgress: ctx.onProgress ? (p) => ctx.onProgress!(streamed + p.bytes) : undefined,
-      });
-      streamed += result.targets.reduce((n, t) => n + t.bytesCopied, 0);
-      reports.push(...result.targets);
+      const plan = plans[i]!;
+      const copyTargets = plan.filter((p) => p.tags.length > 0).map((p) => ({ repository: p.repository, tags: p.tags }));
+      if (copyTargets.length > 0) {
+        const result = await engine.copyImage({
+          source,
+          reference: image.reference,
+          sourceDigest: digest,
+          sourceTags,
+          targets: copyTargets,
+          referrers: spec.referrers !== false,
+          overwrite: spec.overwrite !== false,
+          dryRun: ctx.dryRun,
+          signal: ctx.signal,
+          onProgress: ctx.onProgress ? (p) => ctx.onProgress!(streamed + p.bytes) : undefined,
+        });
+        streamed += result.targets.reduce((n, t) => n + t.bytesCopied, 0);
+        reports.push(...result.targets);
+      }
+      for (const p of plan) for (const b of p.blocked) reports.push(claimedReport(b.reference, digest, b.owner));
     }
+    // Tags no longer selected are free for other mirrors; an interrupted run keeps what it had.
+    if (!ctx.dryRun && !ctx.signal?.aborted) claims.retain(key, wanted);
     if (ctx.signal?.aborted && reports.length === 0) {
       return finish('retry', Reason.RegistryError, 'interrupted by shutdown before any target was synced');
     }
@@ -210,13 +277,26 @@ export function createReconciler(o: ReconcilerOptions = {}): MirrorReconciler {
     };
 
     const failed = reports.filter((r) => r.action === TargetAction.Failed);
-    const conflicts = reports.filter((r) => r.action === TargetAction.Conflict);
+    const claimed = reports.filter((r) => r.errorCode === TARGET_CLAIMED_CODE);
+    const conflicts = reports.filter((r) => r.action === TargetAction.Conflict && r.errorCode !== TARGET_CLAIMED_CODE);
     if (failed.length > 0) {
       const first = failed[0]!;
       const reason = first.errorCode === 'UNAUTHORIZED' || first.errorCode === 'DENIED' ? Reason.AuthFailed : Reason.RegistryError;
       const more = failed.length > 1 ? ` (and ${failed.length - 1} more)` : '';
       mlog.warn('targets failed', { failed: failed.length });
       return finish('retry', reason, `${first.reference}: ${first.message ?? 'failed'}${more}`, extra, reports);
+    }
+    if (claimed.length > 0) {
+      // Retried, not stalled: the mirror takes the tag over once its owner lets go of it.
+      const first = claimed[0]!;
+      const more = claimed.length > 1 ? ` (and ${claimed.length - 1} more tag${claimed.length > 2 ? 's' : ''} owned by other mirrors)` : '';
+      return finish(
+        'retry',
+        Reason.TargetClaimed,
+        `target tag ${first.reference} is owned by ImageMirror ${ownerOf.get(first.reference) ?? '(another mirror)'}, which writes it already; not written here (one tag, one owner)${more}`,
+        extra,
+        reports,
+      );
     }
     if (conflicts.length > 0) {
       const refs = conflicts.map((c) => c.reference);
@@ -233,23 +313,61 @@ export function createReconciler(o: ReconcilerOptions = {}): MirrorReconciler {
     return finish('synced', Reason.Synced, message, { ...extra, lastSyncTime: now.toISOString() }, reports, intervalMs);
   }
 
+  function retryResult(mirror: ImageMirror, ctx: ReconcileContext, message: string): ReconcileResult {
+    const now = ctx.now?.() ?? new Date();
+    return {
+      outcome: 'retry',
+      reason: Reason.RegistryError,
+      message,
+      status: statusFor(mirror.status ?? {}, 'retry', Reason.RegistryError, message, mirror.metadata?.generation, now, {}),
+      targets: [],
+    };
+  }
+
+  async function guarded(mirror: ImageMirror, ctx: ReconcileContext): Promise<ReconcileResult> {
+    try {
+      return await reconcile(mirror, ctx);
+    } catch (e) {
+      // The loop must never crash on one mirror: anything unexpected becomes a retryable RegistryError.
+      return retryResult(mirror, ctx, describeError(e));
+    }
+  }
+
   return {
     locations,
+    claims,
+    forget: (key) => claims.release(key),
+    seedClaims: (mirror) => {
+      const ready = mirror.status?.conditions?.find((c) => c.type === ConditionType.Ready);
+      // A Forbidden mirror gave its tags up; its old rows must not win them back after a restart.
+      if (ready?.reason === Reason.Forbidden) return;
+      const key = mirrorKey(mirror);
+      for (const row of mirror.status?.targets ?? []) {
+        if (row.action === TargetAction.Failed || row.action === TargetAction.Conflict) continue;
+        const ref = claimKey(row.reference);
+        if (ref) claims.seed(ref, key, mirror.metadata.creationTimestamp);
+      }
+    },
     reconcile: async (mirror, ctx) => {
+      const deadline = new AbortController();
+      const signal = ctx.signal ? AbortSignal.any([ctx.signal, deadline.signal]) : deadline.signal;
+      const started = performance.now();
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      // Resolves at the deadline even when some awaited request ignores the abort, so the worker
+      // is freed; the abandoned work stops at its next abort check and claims or writes nothing more.
+      const timedOut = new Promise<ReconcileResult>((resolve) => {
+        timer = setTimeout(() => {
+          const message = `reconcile took longer than ${formatDuration(reconcileTimeoutMs)}; will retry with backoff`;
+          resolve(retryResult(mirror, ctx, message));
+          o.metrics?.syncDuration.observe((performance.now() - started) / 1000);
+          log.child({ mirror: mirrorKey(mirror) }).warn(message);
+          deadline.abort(new Error(message));
+        }, reconcileTimeoutMs);
+      });
       try {
-        return await reconcile(mirror, ctx);
-      } catch (e) {
-        // The loop must never crash on one mirror: anything unexpected becomes a retryable RegistryError.
-        const now = ctx.now?.() ?? new Date();
-        const prev = mirror.status ?? {};
-        const message = describeError(e);
-        return {
-          outcome: 'retry',
-          reason: Reason.RegistryError,
-          message,
-          status: statusFor(prev, 'retry', Reason.RegistryError, message, mirror.metadata?.generation, now, {}),
-          targets: [],
-        };
+        return await Promise.race([guarded(mirror, { ...ctx, signal }), timedOut]);
+      } finally {
+        clearTimeout(timer);
       }
     },
     close: async () => {
@@ -295,6 +413,19 @@ function sourceReason(e: unknown): string {
 
 function refPart(reference: string): { tag?: string; digest?: string } {
   return reference.startsWith('sha256:') ? { digest: reference } : { tag: reference };
+}
+
+function claimedReport(reference: string, digest: string, owner: string): TargetReport {
+  return {
+    reference,
+    digest,
+    action: TargetAction.Conflict,
+    bytesCopied: 0,
+    bytesSaved: 0,
+    blobs: { exists: 0, mount: 0, upload: 0 },
+    message: `owned by ImageMirror ${owner}; not written (one tag, one owner)`,
+    errorCode: TARGET_CLAIMED_CODE,
+  };
 }
 
 function fingerprint(c: Credential | undefined): string {

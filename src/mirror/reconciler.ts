@@ -6,6 +6,7 @@
 import type { CredentialProvider } from '../oci/credentials.js';
 import type { TargetAction } from '../copy/actions.js';
 import type { ImageMirror, ImageMirrorStatus, SecretRef } from './types.js';
+import type { ImageMirrorPolicy } from './policy.js';
 
 /** Thrown by a credentials resolver when a Secret is missing or of the wrong type. */
 export class CredentialsNotFoundError extends Error {
@@ -29,6 +30,13 @@ export interface ReconcileContext {
   now?: () => Date;
   /** Blob bytes streamed so far in this reconcile (for progress on a terminal). */
   onProgress?: (bytes: number) => void;
+  /**
+   * Every ImageMirrorPolicy in force. Checked before credentials or any request: a mirror outside
+   * them is Stalled, reason Forbidden, and nothing is read or written.
+   */
+  policies?: readonly ImageMirrorPolicy[];
+  /** Deny namespaces no policy names (otherwise they are unrestricted). */
+  requirePolicy?: boolean;
 }
 
 export interface TargetReport {
@@ -48,7 +56,7 @@ export type ReconcileOutcome =
   | 'synced'
   /** Failed in a way a retry may fix: requeue with per-key backoff. */
   | 'retry'
-  /** Retrying cannot help until the spec changes (InvalidSpec, TagConflict). */
+  /** Retrying cannot help until the spec (or a policy) changes (InvalidSpec, TagConflict, Forbidden). */
   | 'stalled'
   /** spec.suspend: nothing done, status left as it was. */
   | 'suspended';
