@@ -1,8 +1,10 @@
 /**
  * Logging through winston. One logger per process; `child` adds fields (mirror, registry).
- * Secrets never reach here: callers pass names and hosts, never credentials.
+ * Callers pass names and hosts, never credentials; still, messages quote registry answers and
+ * errors, so every line is redacted on its way out (the first format, before any rendering).
  */
 import winston from 'winston';
+import { redact, redactValue } from './oci/redact.js';
 
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
 export type LogFormat = 'json' | 'text';
@@ -15,11 +17,22 @@ export interface Logger {
   child(fields: Record<string, unknown>): Logger;
 }
 
+/** Redacts the message and every field value (string or nested) of a log entry. */
+const redactEntry = winston.format((info) => {
+  info.message = redact(typeof info.message === 'string' ? info.message : String(info.message));
+  for (const k of Object.keys(info)) {
+    if (k === 'level' || k === 'message') continue;
+    info[k] = redactValue(info[k]);
+  }
+  return info;
+});
+
 export function createLogger(o: { level?: LogLevel; format?: LogFormat; stream?: NodeJS.WritableStream } = {}): Logger {
   const format =
     o.format === 'json'
-      ? winston.format.combine(winston.format.timestamp(), winston.format.json())
+      ? winston.format.combine(redactEntry(), winston.format.timestamp(), winston.format.json())
       : winston.format.combine(
+          redactEntry(),
           winston.format.timestamp(),
           winston.format.printf(({ level, message, timestamp, ...rest }) => {
             const extra = Object.entries(rest)

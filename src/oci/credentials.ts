@@ -1,3 +1,5 @@
+import { registerBasicCredential, registerSecret } from './redact.js';
+
 /** A credential for one registry, as docker config.json or a dockerconfigjson Secret carries it. */
 export type Credential =
   | { kind: 'basic'; username: string; password: string }
@@ -23,5 +25,26 @@ export function credentialAccount(c: Credential | undefined): string {
       return `identity:${c.username ?? ''}`;
     case 'registryToken':
       return 'registrytoken';
+  }
+}
+
+/**
+ * Registers a credential's secret values for redaction. Called wherever credentials are loaded,
+ * so that an error or log line quoting one (a registry echoing our request) cannot leak it.
+ */
+export function rememberCredential(c: Credential | undefined): void {
+  if (!c) return;
+  switch (c.kind) {
+    case 'basic':
+      registerBasicCredential(c.username, c.password);
+      return;
+    case 'identityToken':
+      registerSecret(c.identityToken);
+      // Sent as Basic `<user>:<token>` where a token endpoint has no OAuth2.
+      registerBasicCredential(c.username ?? '<token>', c.identityToken);
+      return;
+    case 'registryToken':
+      registerSecret(c.registryToken);
+      return;
   }
 }

@@ -13,7 +13,8 @@ import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import type { Credential, CredentialProvider } from './credentials.js';
+import { rememberCredential, type Credential, type CredentialProvider } from './credentials.js';
+import { registerSecret } from './redact.js';
 import { canonicalRegistry, DOCKER_HUB } from './reference.js';
 
 export interface DockerConfig {
@@ -51,6 +52,8 @@ function entryCredential(e: Record<string, unknown>, where: string): Credential 
   let username = str(e.username);
   let password = str(e.password);
   const auth = str(e.auth);
+  // As written, whatever its padding or whitespace: this exact text may be quoted back.
+  registerSecret(auth);
   if (auth !== undefined) {
     const decoded = Buffer.from(auth, 'base64').toString('utf8');
     const i = decoded.indexOf(':');
@@ -88,6 +91,7 @@ export function parseDockerConfig(json: string, source: string): DockerConfig {
       if (!isObject(entry)) throw new Error(`${where} must be an object`);
       const reg = normalizeConfigKey(key);
       const cred = entryCredential(entry, where);
+      rememberCredential(cred);
       if (cred && !(reg in out.auths)) out.auths[reg] = cred;
     }
   }
@@ -148,8 +152,10 @@ export async function runCredentialHelper(name: string, registry: string, what: 
   const username = str(v.Username);
   const secret = str(v.Secret);
   if (secret === undefined) return undefined;
-  if (username === undefined || username === '<token>') return { kind: 'identityToken', identityToken: secret };
-  return { kind: 'basic', username, password: secret };
+  const cred: Credential =
+    username === undefined || username === '<token>' ? { kind: 'identityToken', identityToken: secret } : { kind: 'basic', username, password: secret };
+  rememberCredential(cred);
+  return cred;
 }
 
 /**

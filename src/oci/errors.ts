@@ -1,7 +1,11 @@
 /**
  * Typed registry errors. Every failure that leaves `oci/` is an OciError, so callers branch on
- * `code` and `retryable` instead of parsing messages. Messages never contain credentials.
+ * `code` and `retryable` instead of parsing messages. Messages never contain credentials: the
+ * constructor redacts them, because messages quote what registries answered (error bodies,
+ * challenges), and a registry may echo the request's Authorization back.
  */
+import { redact } from './redact.js';
+
 export type OciErrorCode =
   | 'INVALID_REFERENCE'
   | 'NAME_UNKNOWN' // repository does not exist
@@ -54,7 +58,7 @@ export class OciError extends Error {
   readonly retryAfterMs: number | undefined;
 
   constructor(init: OciErrorInit) {
-    super(init.message, init.cause === undefined ? undefined : { cause: init.cause });
+    super(redact(init.message), init.cause === undefined ? undefined : { cause: init.cause });
     this.name = 'OciError';
     this.code = init.code;
     this.status = init.status;
@@ -74,9 +78,9 @@ export function isNotFound(e: unknown): boolean {
   return isOciError(e) && (e.code === 'NAME_UNKNOWN' || e.code === 'MANIFEST_UNKNOWN' || e.code === 'BLOB_UNKNOWN');
 }
 
-/** One line, safe for logs, status and CLI output. */
+/** One line, safe for logs, status and CLI output: never a stack, never a credential. */
 export function describeError(e: unknown): string {
-  if (isOciError(e)) return e.message;
-  if (e instanceof Error) return e.message.split('\n')[0] ?? e.name;
-  return String(e);
+  if (isOciError(e)) return redact(e.message.split('\n')[0] ?? e.name);
+  if (e instanceof Error) return redact(e.message.split('\n')[0] ?? e.name);
+  return redact(String(e).split('\n')[0] ?? '');
 }

@@ -2,6 +2,10 @@
  * Credentials in file modes: a mirror's `credentials.secretName` names a dockerconfigjson Secret
  * document in the same files (same namespace; none means `default`); every side also falls back to
  * --docker-config. Never another namespace's Secret.
+ *
+ * Secret documents follow the controller's rule: `auths` only. Their `credHelpers` and
+ * `credsStore` are ignored, because spec files may come from many teams and a Secret must not make
+ * this process run programs. The host's --docker-config may still name helpers, as for docker.
  */
 import type { CredentialProvider } from '../oci/credentials.js';
 import { dockerConfigProvider, parseDockerConfig, type DockerConfig } from '../oci/docker-config.js';
@@ -29,6 +33,11 @@ export function fileCredentials(secrets: SecretDoc[], dockerConfig: DockerConfig
     } catch (e) {
       throw new CredentialsNotFoundError(e instanceof Error ? e.message : String(e));
     }
-    return dockerConfigProvider(parsed, ...fallback);
+    return dockerConfigProvider(secretAuthsOnly(parsed), ...fallback);
   };
+}
+
+/** A Secret's config without helpers: what the controller also does with cluster Secrets. */
+export function secretAuthsOnly(c: DockerConfig): DockerConfig {
+  return { auths: c.auths, credHelpers: {}, source: c.source };
 }
