@@ -5,9 +5,17 @@
  * - a key is never handed to two workers at once (processing set); a key added while it is being
  *   processed is queued again when its worker calls done();
  * - addRateLimited: per-key exponential backoff with jitter, reset by forget();
- * - addAfter: delayed add, the earliest pending deadline wins;
+ * - addAfter: delayed add, the earliest pending deadline wins; any delay is honoured, however long
+ *   (timers are chained in slices a JavaScript timer can hold);
  * - shutdown: stop handing out keys, let in-flight work finish within a grace period, then abort.
  */
+
+/**
+ * Longest delay one timer is armed for. Node (like browsers) stores the delay in a signed 32-bit
+ * int: anything above 2^31-1 ms (~24.8 days) — or Infinity, or NaN — fires after 1 ms instead,
+ * which would turn a long resync interval into a hot loop. Longer delays chain timers.
+ */
+export const MAX_TIMER_SLICE_MS = 2 ** 31 - 1;
 
 export interface TimerHandle {
   /** Opaque; whatever setTimeout returned. */
@@ -137,10 +145,14 @@ export class WorkQueue {
     this.push(key);
   }
 
-  /** Add key after ms; when a delayed add is already pending, the earlier deadline wins. */
+  /**
+   * Add key after ms; when a delayed add is already pending, the earlier deadline wins. Delays
+   * longer than MAX_TIMER_SLICE_MS are waited out in slices; Infinity never fires; NaN or a
+   * delay ≤ 0 adds now.
+   */
   addAfter(key: string, ms: number): void {
     if (this.shuttingDown) return;
-    if (ms <= 0) {
+    if (!(ms > 0)) {
       this.add(key);
       return;
     }
@@ -150,13 +162,27 @@ export class WorkQueue {
       if (existing.deadline <= deadline) return;
       this.clock.clearTimeout(existing.timer);
     }
-    const timer = this.clock.setTimeout(() => {
-      const current = this.delayed.get(key);
-      if (current?.timer !== timer) return;
+    const entry: Delayed = { deadline, timer: {} };
+    this.delayed.set(key, entry);
+    this.arm(key, entry, ms);
+  }
+
+  /**
+   * Arms the next slice of a delayed add. What is left is counted down by slices, not read from
+   * clock.now(), so a wall-clock jump cannot stretch or shorten the wait.
+   */
+  private arm(key: string, entry: Delayed, remainingMs: number): void {
+    const slice = Math.min(remainingMs, MAX_TIMER_SLICE_MS);
+    entry.timer = this.clock.setTimeout(() => {
+      if (this.delayed.get(key) !== entry) return;
+      const rest = remainingMs - slice;
+      if (rest > 0) {
+        this.arm(key, entry, rest);
+        return;
+      }
       this.delayed.delete(key);
       this.add(key);
-    }, ms);
-    this.delayed.set(key, { deadline, timer });
+    }, slice);
   }
 
   /** The delay the next addRateLimited(key) would use, without counting a failure. */

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { WorkQueue, type Clock, type TimerHandle } from '../../src/queue/work-queue.js';
+import { MAX_TIMER_SLICE_MS, WorkQueue, type Clock, type TimerHandle } from '../../src/queue/work-queue.js';
 
 /** A clock the test advances by hand: delayed adds fire in deadline order, no sleeping. */
 class ManualClock implements Clock {
@@ -31,6 +31,18 @@ class ManualClock implements Clock {
       next[1].fn();
     }
     this.t = until;
+  }
+}
+
+/**
+ * ManualClock with Node's timer arithmetic: a delay above 2^31-1 ms, Infinity, NaN or below 1 ms
+ * fires after 1 ms (Node warns "TimeoutOverflowWarning" and does exactly that). Records what was asked.
+ */
+class NodeTimerClock extends ManualClock {
+  readonly asked: number[] = [];
+  override setTimeout(fn: () => void, ms: number): TimerHandle {
+    this.asked.push(ms);
+    return super.setTimeout(fn, ms >= 1 && ms <= 2 ** 31 - 1 ? ms : 1);
   }
 }
 
@@ -172,6 +184,59 @@ describe('WorkQueue', () => {
     assert.equal(q.length, 0, 'superseded deadlines never fire');
     q.addAfter('now', 0);
     assert.equal(q.length, 1, 'a zero delay adds at once');
+  });
+
+  it('MAX_TIMER_SLICE_MS is the largest delay a Node timer holds', () => {
+    assert.equal(MAX_TIMER_SLICE_MS, 2 ** 31 - 1);
+  });
+
+  it('addAfter never fires early, whatever the delay: 2^31 ms, 30 days, 1e12 ms (timers chained in slices)', () => {
+    const clock = new NodeTimerClock();
+    for (const [key, ms] of [['2^31', 2 ** 31], ['30d', 30 * 24 * 3_600_000 + 1], ['1e12', 1e12]] as const) {
+      const q = new WorkQueue({ clock });
+      const t0 = clock.now();
+      q.addAfter(key, ms);
+      assert.equal(q.scheduledAt(key), t0 + ms);
+      clock.advance(ms - 1);
+      assert.equal(q.length, 0, `${key}: fired before its deadline`);
+      clock.advance(1);
+      assert.equal(q.length, 1, `${key}: did not fire at its deadline`);
+      assert.equal(q.scheduledAt(key), undefined);
+    }
+    assert.ok(clock.asked.every((ms) => ms >= 1 && ms <= MAX_TIMER_SLICE_MS), `a timer was armed past 2^31-1 ms: ${Math.max(...clock.asked)}`);
+    assert.ok(clock.asked.length > 466, 'a 1e12 ms delay takes ~466 slices');
+  });
+
+  it('addAfter(Infinity) never fires and yields to an earlier deadline; NaN adds at once', () => {
+    const clock = new NodeTimerClock();
+    const q = new WorkQueue({ clock });
+    q.addAfter('inf', Infinity);
+    assert.equal(q.scheduledAt('inf'), Infinity);
+    clock.advance(1e13);
+    assert.equal(q.length, 0, 'Infinity fired');
+    assert.equal(clock.pending(), 1, 'one slice armed at a time');
+    q.addAfter('inf', 5);
+    assert.equal(clock.pending(), 1, 'the long chain is cleared when an earlier deadline replaces it');
+    clock.advance(5);
+    assert.equal(q.length, 1);
+    q.addAfter('nan', Number.NaN);
+    assert.equal(q.length, 2, 'NaN is read as no delay');
+  });
+
+  it('cancelDelayed and a shorter addAfter stop a chained delay between slices', () => {
+    const clock = new NodeTimerClock();
+    const q = new WorkQueue({ clock });
+    q.addAfter('c', 3 * MAX_TIMER_SLICE_MS);
+    clock.advance(MAX_TIMER_SLICE_MS + 5);
+    q.cancelDelayed('c');
+    assert.equal(clock.pending(), 0);
+    q.addAfter('s', 3 * MAX_TIMER_SLICE_MS);
+    clock.advance(MAX_TIMER_SLICE_MS + 5);
+    q.addAfter('s', 1000);
+    clock.advance(1000);
+    assert.equal(q.length, 1);
+    clock.advance(4 * MAX_TIMER_SLICE_MS);
+    assert.equal(q.length, 1, 'neither the cancelled nor the superseded chain fired');
   });
 
   it('reports depth through the hook', async () => {
