@@ -3,7 +3,7 @@
  * htpasswd or token mode, and exposes its own access log so tests can count requests.
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -42,6 +42,12 @@ export interface StartRegistryOptions {
   rules?: TokenGrantRule[];
   /** Serve HTTPS with a self-signed certificate for 127.0.0.1 (clients must skip verification). */
   tls?: boolean;
+  /**
+   * Serve HTTPS with this certificate and key (e.g. one signed by a test CA, see pki.ts). With
+   * `clientCa` the registry requires a client certificate signed by it (`http.tls.clientcas`), and
+   * its own readiness and log probes present `client`. Takes precedence over `tls`.
+   */
+  tlsFiles?: { cert: string; key: string; clientCa?: string; client?: { cert: string; key: string } };
 }
 
 const DEFAULT_USERS: Record<string, string> = { alice: 'alice-secret' };
@@ -78,7 +84,18 @@ async function htpasswdFile(path: string, users: Record<string, string>): Promis
   await writeFile(path, lines.join('\n') + '\n');
 }
 
-function configYaml(dir: string, port: number, authBlock: string, tls?: { cert: string; key: string }): string {
+interface TlsConfig {
+  cert: string;
+  key: string;
+  clientCa?: string;
+}
+
+function tlsYaml(tls: TlsConfig): string {
+  const clientCas = tls.clientCa ? `    clientcas:\n      - ${tls.clientCa}\n` : '';
+  return `  tls:\n    certificate: ${tls.cert}\n    key: ${tls.key}\n${clientCas}`;
+}
+
+function configYaml(dir: string, port: number, authBlock: string, tls?: TlsConfig): string {
   return `version: 0.1
 log:
   level: error
@@ -99,7 +116,7 @@ http:
   addr: 127.0.0.1:${port}
   headers:
     X-Content-Type-Options: [nosniff]
-${tls ? `  tls:\n    certificate: ${tls.cert}\n    key: ${tls.key}\n` : ''}${authBlock}`;
+${tls ? tlsYaml(tls) : ''}${authBlock}`;
 }
 
 export async function startRegistry(o: StartRegistryOptions = {}): Promise<TestRegistry> {
@@ -119,8 +136,10 @@ export async function startRegistry(o: StartRegistryOptions = {}): Promise<TestR
         `auth:\n  token:\n    realm: ${token.realm}\n    service: ${token.service}\n` +
         `    issuer: ${token.issuer}\n    rootcertbundle: ${token.rootCertBundle}\n`;
     }
-    let tls: { cert: string; key: string } | undefined;
-    if (o.tls) {
+    let tls: TlsConfig | undefined;
+    if (o.tlsFiles) {
+      tls = { cert: o.tlsFiles.cert, key: o.tlsFiles.key, clientCa: o.tlsFiles.clientCa };
+    } else if (o.tls) {
       tls = { cert: join(dir, 'tls.crt'), key: join(dir, 'tls.key') };
       await selfSignedCertificate(tls.cert, tls.key);
     }
@@ -131,7 +150,7 @@ export async function startRegistry(o: StartRegistryOptions = {}): Promise<TestR
       const cfg = join(dir, 'config.yml');
       await writeFile(cfg, configYaml(dir, port, authBlock, tls));
       try {
-        return await launch(dir, port, cfg, auth, users, token, tls !== undefined);
+        return await launch(dir, port, cfg, auth, users, token, tls !== undefined, o.tlsFiles?.client);
       } catch (e) {
         lastErr = e;
         if (!/address already in use/.test(String(e))) break;
@@ -153,12 +172,15 @@ async function launch(
   users: Record<string, string>,
   token: TokenServer | undefined,
   tls = false,
+  probeClient?: { cert: string; key: string },
 ): Promise<TestRegistry> {
+  const clientPem = probeClient ? { cert: await readFile(probeClient.cert), key: await readFile(probeClient.key) } : {};
   const child: ChildProcess = spawn('docker-registry', ['serve', cfg], { stdio: ['ignore', 'pipe', 'pipe'] });
   const host = `127.0.0.1:${port}`;
   const url = `${tls ? 'https' : 'http'}://${host}`;
-  // Our own probes of a TLS test registry skip verification of its self-signed certificate.
-  const dispatcher = tls ? new Agent({ connect: { rejectUnauthorized: false } }) : undefined;
+  // Our own probes of a TLS test registry skip verification of its certificate (self-signed or
+  // from a test CA), and present the client certificate a registry with clientcas demands.
+  const dispatcher = tls ? new Agent({ connect: { rejectUnauthorized: false, ...clientPem } }) : undefined;
   const fetch = (u: string) => undiciFetch(u, dispatcher ? { dispatcher } : {});
   let entries: AccessLogEntry[] = [];
   let sentinels = new Set<string>();
