@@ -3,7 +3,14 @@
  * Flux and metav1.Duration. The grammar is the one the CRD's `interval` pattern enforces
  * (DURATION_PATTERN), so a value the API server admits always parses here. Unlike Go, a bare
  * number (even `0`) and a sign are refused: an interval is always positive and always has a unit.
+ * Like Go, a duration beyond time.Duration's range (about 292 years) is refused, so the CRD's CEL
+ * `duration()` and this parser agree on what is a duration.
  */
+
+/** Longest duration text accepted; checked before any regex runs, so parsing is linear time. */
+export const MAX_DURATION_LENGTH = 64;
+/** Go's time.Duration maximum (2^63-1 ns), in whole milliseconds: 2562047h47m16.854s. */
+export const MAX_DURATION_MS = 9_223_372_036_854;
 
 /** Anchored; the CRD carries the same text as its `pattern`. */
 export const DURATION_PATTERN = '^([0-9]+(\\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$';
@@ -22,13 +29,16 @@ const UNIT_MS: Record<string, number> = {
 
 /** Milliseconds in `s`; throws a one-line Error naming the value when it is not a positive duration. */
 export function parseDuration(s: string): number {
+  if (typeof s === 'string' && s.length > MAX_DURATION_LENGTH) {
+    throw new Error(`invalid duration ${JSON.stringify(s.slice(0, 16))}…: ${s.length} characters, at most ${MAX_DURATION_LENGTH} allowed`);
+  }
   if (typeof s !== 'string' || !DURATION_RE.test(s)) {
     throw new Error(`invalid duration ${JSON.stringify(s)}: use a number with a unit, e.g. "90s", "10m", "1h30m" (units ns, us, ms, s, m, h)`);
   }
   let ms = 0;
   for (const m of s.matchAll(PART_RE)) ms += Number(m[1]) * UNIT_MS[m[2]!]!;
   if (!(ms > 0)) throw new Error(`invalid duration ${JSON.stringify(s)}: must be greater than zero`);
-  if (!Number.isFinite(ms)) throw new Error(`invalid duration ${JSON.stringify(s)}: too large`);
+  if (!(ms <= MAX_DURATION_MS)) throw new Error(`invalid duration ${JSON.stringify(s)}: too large (at most ${formatDuration(MAX_DURATION_MS)})`);
   return ms;
 }
 

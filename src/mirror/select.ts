@@ -1,5 +1,5 @@
 /**
- * Which source tags a mirror selects, and which target tag names each one gets (DESIGN §8).
+ * Which source tags a mirror selects, and which target tag names each one gets.
  *
  * - `tags`: exactly the listed names, whether or not the registry lists them; `missingTags` tells the
  *   caller which ones the tag list lacks so it can report SourceNotFound instead of skipping them.
@@ -31,35 +31,155 @@ export function isSingleImage(source: Pick<SourceSpec, 'tags' | 'digest'>): bool
   return source.digest !== undefined || (source.tags !== undefined && source.tags.length === 1);
 }
 
-/** `>=1.4, <2` → `>=1.4 <2`: commas read as AND, the way Flux and Masterminds users write ranges. */
+/** Longest `semver` range accepted; checked before anything parses it. */
+export const SEMVER_MAX_LENGTH = 256;
+/** Most `||` alternatives in one `semver` range. */
+export const SEMVER_MAX_ALTERNATIVES = 16;
+/**
+ * Most comparators in one `semver` range, counted as written across all alternatives: `>=1.4 <2`
+ * is two, `>= 1.4` one, `1.2 - 1.4` two. Every tag is tested against each of them.
+ */
+export const SEMVER_MAX_COMPARATORS = 32;
+/** Longest `tagPattern` accepted; checked before RE2 compiles it. */
+export const TAG_PATTERN_MAX_LENGTH = 256;
+/**
+ * Largest compiled `tagPattern` (RE2 program size, about one instruction per literal or class, so
+ * `[0-9a-f]{7,40}` is ~80): matching costs this much per tag, and counted repetitions such as
+ * `(\pL{1000})|...` reach tens of thousands within the length limit.
+ */
+export const TAG_PATTERN_MAX_PROGRAM = 2000;
+
+/**
+ * Characters in `s` as the API server counts `maxLength` (code points, so an astral character is
+ * one); linear, and cheap when the string is short in UTF-16 units already.
+ */
+export function charCount(s: string): number {
+  let n = s.length;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    // A high surrogate followed by a low one is a single code point.
+    if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
+      const d = s.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) {
+        n--;
+        i++;
+      }
+    }
+  }
+  return n;
+}
+
+/** One-line reason a string is over `max` characters, or undefined when it fits. */
+export function tooLong(s: string, max: number): string | undefined {
+  if (s.length <= max) return undefined;
+  const n = charCount(s);
+  return n > max ? `${n} characters, at most ${max} allowed` : undefined;
+}
+
+/**
+ * `s` as a JSON string literal, also escaping U+2028/U+2029 (which JSON leaves raw and some log
+ * viewers break lines on), so an error quoting user input stays on one line.
+ */
+export function quote(s: string): string {
+  return JSON.stringify(s).replace(/[\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16)}`);
+}
+
+const OPERATOR_ONLY = /^(?:[<>]=?|=|~>?|\^)$/;
+
+/**
+ * The words of each `||` alternative, in one left-to-right pass: whitespace and commas separate
+ * words (a comma reads as AND, the Flux/Masterminds habit). Linear in the input, whatever its
+ * whitespace, unlike splitting with `\s*,\s*` (quadratic on long runs of spaces).
+ */
+function splitRange(range: string): string[][] {
+  const alternatives: string[][] = [[]];
+  let start = -1;
+  const flush = (end: number): void => {
+    if (start >= 0) alternatives[alternatives.length - 1]!.push(range.slice(start, end));
+    start = -1;
+  };
+  for (let i = 0; i < range.length; i++) {
+    const c = range[i]!;
+    if (c === '|' && range[i + 1] === '|') {
+      flush(i);
+      alternatives.push([]);
+      i++;
+    } else if (c === ',' || c === ' ' || c === '\t' || /\s/.test(c)) {
+      flush(i);
+    } else if (start < 0) {
+      start = i;
+    }
+  }
+  flush(range.length);
+  return alternatives;
+}
+
+/** `>=1.4, <2` → `>=1.4 <2`: commas read as AND, whitespace collapsed, `||` spaced. Linear time. */
 export function normalizeSemverRange(range: string): string {
-  return range
-    .split('||')
-    .map((part) => part.replace(/\s*,\s*/g, ' ').trim())
+  return splitRange(range)
+    .map((words) => words.join(' '))
     .join(' || ')
     .trim();
 }
 
 /**
  * The range as npm semver reads it after normalization; throws a one-line Error when it is not a
- * valid range (npm's own parser would silently read junk such as `latest` as "nothing").
+ * valid range (npm's own parser would silently read junk such as `latest` as "nothing", and an
+ * empty `||` alternative as "everything"). Length and comparator counts are checked before npm
+ * parses anything, so the cost is linear in the input and bounded by SEMVER_MAX_LENGTH.
  */
 export function compileSemverRange(range: string): Range {
-  const normalized = normalizeSemverRange(range);
-  if (normalized === '' || semver.validRange(normalized) === null) {
-    throw new Error(`not a valid semver range: ${JSON.stringify(range)} (e.g. ">=1.4.0 <2.0.0", "~1.4", "^2 || ^3")`);
+  const long = tooLong(range, SEMVER_MAX_LENGTH);
+  if (long !== undefined) throw new Error(`semver range too long: ${long}`);
+  const invalid = `not a valid semver range: ${quote(range)}`;
+  const alternatives = splitRange(range);
+  if (alternatives.length > SEMVER_MAX_ALTERNATIVES) {
+    throw new Error(`semver range has ${alternatives.length} || alternatives, at most ${SEMVER_MAX_ALTERNATIVES} allowed`);
   }
-  return new semver.Range(normalized);
+  let comparators = 0;
+  for (const words of alternatives) {
+    if (words.length === 0) {
+      throw new Error(`${invalid} (${alternatives.length > 1 ? 'an empty || alternative would match every version' : 'empty'})`);
+    }
+    for (const w of words) if (w !== '-' && !OPERATOR_ONLY.test(w)) comparators++;
+  }
+  if (comparators > SEMVER_MAX_COMPARATORS) {
+    throw new Error(`semver range has ${comparators} comparators, at most ${SEMVER_MAX_COMPARATORS} allowed`);
+  }
+  const normalized = alternatives.map((words) => words.join(' ')).join(' || ');
+  try {
+    return new semver.Range(normalized);
+  } catch {
+    throw new Error(`${invalid} (e.g. ">=1.4.0 <2.0.0", "~1.4", "^2 || ^3")`);
+  }
 }
 
-/** RE2 for `tagPattern`; throws a one-line Error carrying RE2's own description of the problem. */
+/**
+ * RE2 for `tagPattern`; throws a one-line Error carrying RE2's own description of the problem.
+ * The length is checked before RE2 sees the pattern, and the compiled size after.
+ */
 export function compileTagPattern(pattern: string): RE2JS {
+  const long = tooLong(pattern, TAG_PATTERN_MAX_LENGTH);
+  if (long !== undefined) throw new Error(`regular expression too long: ${long}`);
+  let re: RE2JS;
   try {
-    return RE2JS.compile(pattern);
+    re = RE2JS.compile(pattern);
   } catch (e) {
     const msg = e instanceof Error ? e.message : String(e);
-    throw new Error(`not a valid RE2 regular expression: ${msg.replace(/\s*\n[\s\S]*$/, '')}`);
+    throw new Error(`not a valid RE2 regular expression: ${firstLine(msg)}`);
   }
+  const size = re.programSize();
+  if (size > TAG_PATTERN_MAX_PROGRAM) {
+    throw new Error(`regular expression too complex: compiles to ${size} instructions, at most ${TAG_PATTERN_MAX_PROGRAM} allowed (use smaller counted repetitions such as {1,40})`);
+  }
+  return re;
+}
+
+/** The first line of `msg`, other control and line-separator characters escaped (`\\u000d`). */
+function firstLine(msg: string): string {
+  const nl = msg.indexOf('\n');
+  const line = (nl < 0 ? msg : msg.slice(0, nl)).trimEnd();
+  return line.replace(/[\u0000-\u001f\u007f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 /**

@@ -8,10 +8,22 @@
  * Unknown fields are errors (what `kubectl apply` does with server-side strict field validation),
  * so a typo such as `tagpattern` is caught in file modes too. `null` counts as absent, as the API
  * server drops nulls before validating.
+ *
+ * Cost: every string and list has a bound (LIMITS, the CRD's maxLength/maxItems), checked before
+ * anything parses or compiles the value, and a list over its bound is not walked, so validating
+ * any input takes time linear in its size and error messages stay short.
  */
 import { parseRepository } from '../oci/reference.js';
-import { DURATION_PATTERN, parseDuration } from './duration.js';
-import { compileSemverRange, compileTagPattern, isSingleImage } from './select.js';
+import { DURATION_PATTERN, MAX_DURATION_LENGTH } from './duration.js';
+import { readInterval } from './interval.js';
+import {
+  compileSemverRange,
+  compileTagPattern,
+  quote,
+  SEMVER_MAX_LENGTH,
+  TAG_PATTERN_MAX_LENGTH,
+  tooLong,
+} from './select.js';
 import {
   API_VERSION,
   DEFAULTS,
@@ -27,7 +39,15 @@ import {
 export { isSingleImage } from './select.js';
 
 export type ValidationResult =
-  | { ok: true; mirror: ImageMirror }
+  | {
+      ok: true;
+      mirror: ImageMirror;
+      /**
+       * One-line notes on values admitted but not used as written (an interval outside
+       * MIN_INTERVAL_MS..MAX_INTERVAL_MS is clamped), each prefixed with its field path.
+       */
+      warnings: string[];
+    }
   | { ok: false; /** `namespace/name`, or `<unnamed>` */ name: string; errors: string[] };
 
 /** Patterns shared with crds/imagemirror.yaml (the CRD test checks they are the same strings). */
@@ -49,10 +69,34 @@ export const PATTERNS = {
 } as const;
 
 /**
- * Bounds the CRD needs so the API server can prove its CEL rules cheap (an unbounded list or string
- * makes the estimated cost exceed the limit and the CRD is refused); enforced here too.
+ * Bounds on every string and list of the spec, the CRD's maxLength/maxItems (test/mirror/crd.test.ts
+ * checks each one is there and the same). They let the API server prove its CEL rules cheap (an
+ * unbounded list or string makes the estimated cost exceed the limit and the CRD is refused), and
+ * keep one tenant's spec from costing the controller more than a few milliseconds to validate.
+ * Lengths count characters (code points), as the API server does.
  */
-export const LIMITS = { targets: 100, repositoryLength: 255, intervalLength: 64 } as const;
+export const LIMITS = {
+  /** spec.targets */
+  targets: 100,
+  /** spec.source.tags and spec.targets[].tags */
+  tagsPerList: 100,
+  /** one tag: the distribution spec's limit (PATTERNS.tag says the same) */
+  tagLength: 128,
+  /** a repository name, the distribution spec's limit */
+  repositoryLength: 255,
+  tagPatternLength: TAG_PATTERN_MAX_LENGTH,
+  semverLength: SEMVER_MAX_LENGTH,
+  /** `sha256:` and 64 hex digits */
+  digestLength: 71,
+  /** a DNS-1123 subdomain */
+  secretNameLength: 253,
+  intervalLength: MAX_DURATION_LENGTH,
+} as const;
+
+/** Errors reported per object; the rest are counted (a file with 10⁵ unknown keys gets one line more). */
+export const MAX_REPORTED_ERRORS = 20;
+/** Characters of a user-written value or key quoted in an error before it is cut with `…`. */
+export const QUOTE_MAX_CHARS = 64;
 
 const DNS1123_SUBDOMAIN = new RegExp(PATTERNS.dns1123Subdomain);
 const DNS1123_LABEL = new RegExp(PATTERNS.dns1123Label);
@@ -77,23 +121,43 @@ function get(o: Obj, k: string): unknown {
   return v === null ? undefined : v;
 }
 
+/** A user-written string quoted for an error message, cut at QUOTE_MAX_CHARS. */
+function q(s: string): string {
+  return s.length <= QUOTE_MAX_CHARS ? quote(s) : `${quote(s.slice(0, QUOTE_MAX_CHARS))}…`;
+}
+
 function describe(v: unknown): string {
   if (Array.isArray(v)) return 'a list';
   if (v === null) return 'null';
   if (typeof v === 'object') return 'a mapping';
-  return `${typeof v} ${JSON.stringify(v)}`;
+  if (typeof v === 'string') return `string ${q(v)}`;
+  if (typeof v === 'number' || typeof v === 'boolean') return `${typeof v} ${String(v)}`;
+  return typeof v;
 }
 
 class Checker {
-  readonly errors: string[] = [];
+  private readonly all: string[] = [];
+  readonly warnings: string[] = [];
+
+  /** At most MAX_REPORTED_ERRORS, then one line counting the rest. */
+  get errors(): string[] {
+    if (this.all.length <= MAX_REPORTED_ERRORS) return this.all;
+    return [...this.all.slice(0, MAX_REPORTED_ERRORS), `and ${this.all.length - MAX_REPORTED_ERRORS} more errors`];
+  }
+
+  get failed(): boolean {
+    return this.all.length > 0;
+  }
 
   err(path: string, msg: string): void {
-    this.errors.push(`${path}: ${msg}`);
+    this.all.push(`${path}: ${msg}`);
   }
 
   unknownFields(path: string, o: Obj, known: string[]): void {
     for (const k of Object.keys(o)) {
-      if (!known.includes(k)) this.err(`${path}.${k}`, `unknown field (known: ${known.join(', ')})`);
+      if (known.includes(k)) continue;
+      const name = /^[A-Za-z0-9_-]{1,64}$/.test(k) ? k : q(k);
+      this.err(`${path}.${name}`, `unknown field (known: ${known.join(', ')})`);
     }
   }
 
@@ -106,7 +170,11 @@ class Checker {
     return v;
   }
 
-  str(path: string, v: unknown, required = false): string | undefined {
+  /**
+   * A non-empty string of at most `max` characters, its length checked before anything else;
+   * `what` names the value in the too-long message (`invalid digest: 135 characters, ...`).
+   */
+  str(path: string, v: unknown, max: number, what: string, required = false): string | undefined {
     if (v === undefined) {
       if (required) this.err(path, 'required');
       return undefined;
@@ -117,6 +185,11 @@ class Checker {
     }
     if (v === '') {
       this.err(path, 'must not be empty');
+      return undefined;
+    }
+    const long = tooLong(v, max);
+    if (long !== undefined) {
+      this.err(path, `invalid ${what}: ${long}`);
       return undefined;
     }
     return v;
@@ -132,20 +205,24 @@ class Checker {
       this.err(path, 'must list at least one tag (or leave the field out)');
       return undefined;
     }
+    if (v.length > LIMITS.tagsPerList) {
+      this.err(path, `too many tags: ${v.length}, at most ${LIMITS.tagsPerList} allowed (use tagPattern or semver, or split the mirror)`);
+      return undefined;
+    }
     const seen = new Set<string>();
     let ok = true;
     v.forEach((t, i) => {
       if (typeof t !== 'string') {
         this.err(`${path}[${i}]`, `must be a string, got ${describe(t)} (quote numeric tags: "1.0")`);
         ok = false;
-      } else if (!TAG.test(t)) {
+      } else if (tooLong(t, LIMITS.tagLength) !== undefined || !TAG.test(t)) {
         this.err(
           `${path}[${i}]`,
-          `invalid tag ${JSON.stringify(t)}: up to 128 letters, digits, "_", "." and "-", not starting with "." or "-"`,
+          `invalid tag ${q(t)}: up to ${LIMITS.tagLength} letters, digits, "_", "." and "-", not starting with "." or "-"`,
         );
         ok = false;
       } else if (seen.has(t)) {
-        this.err(`${path}[${i}]`, `duplicate tag ${JSON.stringify(t)}`);
+        this.err(`${path}[${i}]`, `duplicate tag ${q(t)}`);
         ok = false;
       }
       if (typeof t === 'string') seen.add(t);
@@ -155,12 +232,8 @@ class Checker {
 
   /** Returns the canonical `registry/repository`, the form compared for equality. */
   repository(path: string, v: unknown): { raw: string; canonical: string } | undefined {
-    const s = this.str(path, v, true);
+    const s = this.str(path, v, LIMITS.repositoryLength, 'repository', true);
     if (s === undefined) return undefined;
-    if (s.length > LIMITS.repositoryLength) {
-      this.err(path, `invalid repository: ${s.length} characters, at most ${LIMITS.repositoryLength} allowed`);
-      return undefined;
-    }
     try {
       const r = parseRepository(s);
       return { raw: s, canonical: `${r.registry}/${r.repository}` };
@@ -168,7 +241,7 @@ class Checker {
       // parseRepository's message is `invalid image reference "<input>": <why>`; the path already
       // names the field, so keep the reason only.
       const msg = e instanceof Error ? e.message : String(e);
-      this.err(path, msg.replace(/^invalid image reference "(?:[^"\\]|\\.)*": /, `invalid repository ${JSON.stringify(s)}: `));
+      this.err(path, msg.replace(/^invalid image reference "(?:[^"\\]|\\.)*": /, `invalid repository ${q(s)}: `));
       return undefined;
     }
   }
@@ -180,10 +253,10 @@ class Checker {
       return undefined;
     }
     this.unknownFields(path, v, SECRET_REF_FIELDS);
-    const name = this.str(`${path}.secretName`, get(v, 'secretName'), true);
+    const name = this.str(`${path}.secretName`, get(v, 'secretName'), LIMITS.secretNameLength, 'Secret name', true);
     if (name === undefined) return undefined;
-    if (name.length > 253 || !DNS1123_SUBDOMAIN.test(name)) {
-      this.err(`${path}.secretName`, `invalid Secret name ${JSON.stringify(name)}: lowercase letters, digits, "-" and ".", at most 253 characters`);
+    if (!DNS1123_SUBDOMAIN.test(name)) {
+      this.err(`${path}.secretName`, `invalid Secret name ${q(name)}: lowercase letters, digits, "-" and ".", at most ${LIMITS.secretNameLength} characters`);
       return undefined;
     }
     return { secretName: name };
@@ -212,7 +285,7 @@ function validateSource(c: Checker, v: unknown): { spec: SourceSpec; canonical?:
   const tags = c.tagList(`${path}.tags`, get(v, 'tags'));
   if (tags) spec.tags = [...tags];
 
-  const pattern = c.str(`${path}.tagPattern`, get(v, 'tagPattern'));
+  const pattern = c.str(`${path}.tagPattern`, get(v, 'tagPattern'), LIMITS.tagPatternLength, 'tagPattern');
   if (pattern !== undefined) {
     try {
       compileTagPattern(pattern);
@@ -222,7 +295,7 @@ function validateSource(c: Checker, v: unknown): { spec: SourceSpec; canonical?:
     }
   }
 
-  const range = c.str(`${path}.semver`, get(v, 'semver'));
+  const range = c.str(`${path}.semver`, get(v, 'semver'), LIMITS.semverLength, 'semver range');
   if (range !== undefined) {
     try {
       compileSemverRange(range);
@@ -232,10 +305,10 @@ function validateSource(c: Checker, v: unknown): { spec: SourceSpec; canonical?:
     }
   }
 
-  const digest = c.str(`${path}.digest`, get(v, 'digest'));
+  const digest = c.str(`${path}.digest`, get(v, 'digest'), LIMITS.digestLength, 'digest');
   if (digest !== undefined) {
     if (SHA256_DIGEST.test(digest)) spec.digest = digest;
-    else c.err(`${path}.digest`, `invalid digest ${JSON.stringify(digest)}: must be "sha256:" followed by 64 lowercase hex digits`);
+    else c.err(`${path}.digest`, `invalid digest ${q(digest)}: must be "sha256:" followed by 64 lowercase hex digits`);
   }
 
   const latest = get(v, 'latest');
@@ -277,6 +350,7 @@ function validateTargets(
   }
   if (v.length > LIMITS.targets) {
     c.err(path, `at most ${LIMITS.targets} targets per ImageMirror, got ${v.length} (split it into several mirrors)`);
+    return [];
   }
   // Judged from the raw source so a bad tag elsewhere does not add a misleading error here.
   const rawTags = rawSource ? get(rawSource, 'tags') : undefined;
@@ -332,13 +406,13 @@ function validateMetadata(c: Checker, v: unknown): ObjectMeta | undefined {
     c.err('metadata', `must be a mapping, got ${describe(v)}`);
     return undefined;
   }
-  const name = c.str('metadata.name', get(v, 'name'), true);
-  if (name !== undefined && (name.length > 253 || !DNS1123_SUBDOMAIN.test(name))) {
-    c.err('metadata.name', `invalid name ${JSON.stringify(name)}: lowercase letters, digits, "-" and ".", starting and ending with a letter or digit, at most 253 characters`);
+  const name = c.str('metadata.name', get(v, 'name'), 253, 'name', true);
+  if (name !== undefined && !DNS1123_SUBDOMAIN.test(name)) {
+    c.err('metadata.name', `invalid name ${q(name)}: lowercase letters, digits, "-" and ".", starting and ending with a letter or digit, at most 253 characters`);
   }
-  const ns = c.str('metadata.namespace', get(v, 'namespace'));
-  if (ns !== undefined && (ns.length > 63 || !DNS1123_LABEL.test(ns))) {
-    c.err('metadata.namespace', `invalid namespace ${JSON.stringify(ns)}: lowercase letters, digits and "-", at most 63 characters`);
+  const ns = c.str('metadata.namespace', get(v, 'namespace'), 63, 'namespace');
+  if (ns !== undefined && !DNS1123_LABEL.test(ns)) {
+    c.err('metadata.namespace', `invalid namespace ${q(ns)}: lowercase letters, digits and "-", at most 63 characters`);
   }
   return { ...(v as Obj), name: name ?? '' } as ObjectMeta;
 }
@@ -376,13 +450,11 @@ export function validateMirror(obj: unknown): ValidationResult {
     const referrers = c.bool('spec.referrers', get(rawSpec, 'referrers'));
     const overwrite = c.bool('spec.overwrite', get(rawSpec, 'overwrite'));
     const suspend = c.bool('spec.suspend', get(rawSpec, 'suspend'));
-    let interval = c.str('spec.interval', get(rawSpec, 'interval'));
-    if (interval !== undefined && interval.length > LIMITS.intervalLength) {
-      c.err('spec.interval', `at most ${LIMITS.intervalLength} characters`);
-      interval = undefined;
-    } else if (interval !== undefined) {
+    let interval = c.str('spec.interval', get(rawSpec, 'interval'), LIMITS.intervalLength, 'interval');
+    if (interval !== undefined) {
       try {
-        parseDuration(interval);
+        const { warning } = readInterval(interval);
+        if (warning !== undefined) c.warnings.push(`spec.interval: ${warning}`);
       } catch (e) {
         c.err('spec.interval', (e as Error).message);
         interval = undefined;
@@ -400,11 +472,11 @@ export function validateMirror(obj: unknown): ValidationResult {
     }
   }
 
-  if (c.errors.length > 0 || !metadata || !spec) return { ok: false, name, errors: c.errors };
+  if (c.failed || !metadata || !spec) return { ok: false, name, errors: c.errors };
   const mirror: ImageMirror = { apiVersion: API_VERSION, kind: KIND, metadata, spec };
   const status = get(obj, 'status');
   if (isObj(status)) mirror.status = status as ImageMirror['status'];
-  return { ok: true, mirror };
+  return { ok: true, mirror, warnings: c.warnings };
 }
 
 /** Like validateMirror, but throws one Error listing every problem (for tests and scripts). */

@@ -13,7 +13,9 @@ import addFormatsModule from 'ajv-formats';
 import ts from 'typescript';
 import { parse as parseYaml } from 'yaml';
 import { LIMITS, PATTERNS, validateMirror } from '../../src/mirror/validate.js';
-import { parseDuration } from '../../src/mirror/duration.js';
+import { formatDuration, parseDuration } from '../../src/mirror/duration.js';
+import { MAX_INTERVAL_MS, MIN_INTERVAL_MS } from '../../src/mirror/interval.js';
+import { SEMVER_MAX_ALTERNATIVES, SEMVER_MAX_COMPARATORS } from '../../src/mirror/select.js';
 import { API_VERSION, GROUP, KIND, PLURAL, VERSION } from '../../src/mirror/types.js';
 import { TargetAction } from '../../src/copy/actions.js';
 
@@ -163,6 +165,9 @@ const EXAMPLES: Array<[string, unknown, boolean]> = [
   ['null fields read as absent', mirror({ interval: null, referrers: null }, { latest: null }), true],
   ['100 targets', mirror({ targets: Array.from({ length: 100 }, (_, i) => t(`localhost:5000/t${i}`)) }), true],
   ['µs interval', mirror({ interval: '1h500µs' }), true],
+  ['interval below the minimum (clamped, not refused)', mirror({ interval: '1ns' }), true],
+  ['interval above the maximum (clamped, not refused)', mirror({ interval: '999999h' }), true],
+  ["interval beyond Go's duration range", mirror({ interval: '3000000h' }), false],
   ['wrong apiVersion', { ...mirror(), apiVersion: 'imagemirror.dev/v1' }, false],
   ['wrong kind', { ...mirror(), kind: 'Mirror' }, false],
   ['bad name', mirror({}, {}, { name: 'Web' }), false],
@@ -208,6 +213,53 @@ const EXAMPLES: Array<[string, unknown, boolean]> = [
   ['unknown source field', mirror({}, { tag: 'x' }), false],
   ['unknown target field', mirror({ targets: [t('localhost:5000/p', { tag: 'x' })] }), false],
 ];
+
+/**
+ * The bound of every string and list in the spec, by schema path, and the validator's constant for
+ * it. The test below walks the CRD: a string or list without a bound here fails it.
+ */
+const BOUNDS: Record<string, number> = {
+  'spec.source.repository': LIMITS.repositoryLength,
+  'spec.source.tags': LIMITS.tagsPerList,
+  'spec.source.tags[]': LIMITS.tagLength,
+  'spec.source.tagPattern': LIMITS.tagPatternLength,
+  'spec.source.semver': LIMITS.semverLength,
+  'spec.source.digest': LIMITS.digestLength,
+  'spec.source.credentials.secretName': LIMITS.secretNameLength,
+  'spec.targets': LIMITS.targets,
+  'spec.targets[].repository': LIMITS.repositoryLength,
+  'spec.targets[].tags': LIMITS.tagsPerList,
+  'spec.targets[].tags[]': LIMITS.tagLength,
+  'spec.targets[].credentials.secretName': LIMITS.secretNameLength,
+  'spec.interval': LIMITS.intervalLength,
+};
+
+const repoOf = (n: number): string => `localhost:5000/${'a'.repeat(n - 15)}`;
+const tagsOf = (n: number): string[] => Array.from({ length: n }, (_, i) => `t${i}`);
+const oneTarget = (extra: Json): Json => ({ targets: [t('localhost:5000/p', extra)] });
+
+/** [schema path, a mirror with that value of length n]: at the bound both judges admit it, one past it both refuse. */
+const AT_BOUND: Array<[string, (n: number) => unknown]> = [
+  ['spec.source.repository', (n) => mirror({}, { repository: repoOf(n) })],
+  ['spec.source.tags', (n) => mirror({}, { tags: tagsOf(n) })],
+  ['spec.source.tags[]', (n) => mirror({}, { tags: ['a'.repeat(n)] })],
+  ['spec.source.tagPattern', (n) => mirror({}, { tags: undefined, tagPattern: 'a'.repeat(n) })],
+  // Astral characters count once, as the API server counts maxLength (a JS string length counts them twice).
+  ['spec.source.tagPattern', (n) => mirror({}, { tags: undefined, tagPattern: '\u{1F600}'.repeat(n) })],
+  ['spec.source.semver', (n) => mirror({}, { tags: undefined, semver: `>=1.0.0${' '.repeat(n - 7)}` })],
+  ['spec.source.digest', (n) => mirror(oneTarget({ tags: ['x'] }), { tags: undefined, digest: `sha256:${'c'.repeat(n - 7)}` })],
+  ['spec.source.credentials.secretName', (n) => mirror({}, { credentials: { secretName: 'a'.repeat(n) } })],
+  ['spec.targets', (n) => mirror({ targets: Array.from({ length: n }, (_, i) => t(`localhost:5000/t${i}`)) })],
+  ['spec.targets[].repository', (n) => mirror({ targets: [t(repoOf(n))] })],
+  ['spec.targets[].tags', (n) => mirror(oneTarget({ tags: tagsOf(n) }))],
+  ['spec.targets[].tags[]', (n) => mirror(oneTarget({ tags: ['b'.repeat(n)] }))],
+  ['spec.targets[].credentials.secretName', (n) => mirror(oneTarget({ credentials: { secretName: 'b'.repeat(n) } }))],
+  ['spec.interval', (n) => mirror({ interval: `${'0'.repeat(n - 3)}10s` })],
+];
+for (const [path, make] of AT_BOUND) {
+  const n = BOUNDS[path]!;
+  EXAMPLES.push([`${path} at its bound (${n})`, make(n), true], [`${path} one past its bound (${n + 1})`, make(n + 1), false]);
+}
 
 /**
  * Rules only the controller can check (CEL cannot compile RE2 or parse npm ranges, and does not
@@ -330,6 +382,32 @@ describe('CRD crds/imagemirror.yaml', () => {
       assert.ok(typeof spec.properties!.targets!.maxItems === 'number');
       assert.ok(typeof spec.properties!.targets!.items!.properties!.repository!.maxLength === 'number');
       assert.ok(typeof spec.properties!.source!.properties!.repository!.maxLength === 'number');
+    });
+    it('bounds every string (maxLength) and list (maxItems) of the spec, each equal to the LIMITS constant validate.ts enforces', () => {
+      const found: Record<string, number | undefined> = {};
+      const walk = (s: Schema, p: string): void => {
+        if (s.type === 'string') found[p] = s.maxLength as number | undefined;
+        if (s.type === 'array') found[p] = s.maxItems as number | undefined;
+        for (const [k, c] of Object.entries(s.properties ?? {})) walk(c, `${p}.${k}`);
+        if (s.items) walk(s.items, `${p}[]`);
+        if (typeof s.additionalProperties === 'object') walk(s.additionalProperties as Schema, `${p}{}`);
+      };
+      walk(root.properties!.spec!, 'spec');
+      assert.deepEqual(found, BOUNDS);
+      // and every constant is used by some field, so LIMITS holds nothing the CRD lacks
+      const used = new Set(Object.values(BOUNDS));
+      for (const [k, v] of Object.entries(LIMITS)) assert.ok(used.has(v), `LIMITS.${k} (${v}) bounds no CRD field`);
+    });
+    it('every bound has an at-the-bound and a one-past example in the agreement table', () => {
+      assert.deepEqual(new Set(AT_BOUND.map(([p]) => p)), new Set(Object.keys(BOUNDS)));
+    });
+    it('the interval description states the clamp range of src/mirror/interval.ts', () => {
+      const d = root.properties!.spec!.properties!.interval!.description as string;
+      assert.ok(d.includes(` ${formatDuration(MIN_INTERVAL_MS)} `) && d.includes(` ${formatDuration(MAX_INTERVAL_MS)} `), d);
+    });
+    it('the semver description states the comparator caps of src/mirror/select.ts', () => {
+      const d = root.properties!.spec!.properties!.source!.properties!.semver!.description as string;
+      assert.ok(d.includes(`At most ${SEMVER_MAX_ALTERNATIVES} || alternatives and ${SEMVER_MAX_COMPARATORS} comparators`), d);
     });
   });
 
