@@ -1,5 +1,5 @@
 /**
- * Per target tag accounting (DESIGN §3 Accounting): bytes copied are blob bytes uploaded; bytes
+ * Per target tag accounting: bytes copied are blob bytes uploaded; bytes
  * saved are blobs the target needed and did not receive over the wire, by how (exists, mount,
  * retag). Each blob counts once per target tag. Metrics are fed as work happens (never in a dry run).
  */

@@ -1,4 +1,4 @@
-/** One vocabulary for status, CLI, JSON and metrics (DESIGN §8). */
+/** One vocabulary for status, CLI, JSON and metrics. */
 export const TargetAction = {
   UpToDate: 'UpToDate',
   Retagged: 'Retagged',

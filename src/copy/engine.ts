@@ -1,5 +1,5 @@
 /**
- * The copy engine (DESIGN §3): for every target tag of one source image, the cheapest correct
+ * The copy engine: for every target tag of one source image, the cheapest correct
  * step — up to date (HEAD), manifest-only retag, or copy (children before parents, blobs before
  * the manifest naming them; per blob: exists → mount → upload). Nothing is tagged until all it
  * references is present; manifests are pushed as the exact bytes fetched.
@@ -9,18 +9,27 @@
  * concurrent calls share the blob-transfer limit and the per (target registry, blob) single
  * flight. "One upload per (target registry, blob)" follows from the locations: once a blob has
  * reached one repository of a registry, every later copy to that registry mounts from there.
+ *
+ * Shared across tenants, it never hands one mirror content another read: source manifests are
+ * cached per reader identity (repository + credentials, see Repository.identity), so a source that
+ * merely names another tenant's digest still has to serve the bytes itself. Blob locations are
+ * shared, but they only ever become mount candidates: the registry checks on every mount that the
+ * target's credentials may pull from the `from` repository, and refuses (we then upload from our
+ * own source) when they may not.
  */
 import { Transform, pipeline, type TransformCallback } from 'node:stream';
 import type { BlobReader, Descriptor, ManifestJson, RawManifest, Repository } from '../oci/content.js';
-import { isDigest } from '../oci/digest.js';
+import { checkReferrerList } from '../oci/descriptor.js';
 import { OciError, isNotFound } from '../oci/errors.js';
+import { MAX_REFERRERS_PER_SUBJECT } from '../oci/listing.js';
 import { MediaType } from '../oci/media-types.js';
+import { looksLikeDigest, requireDigest } from '../oci/names.js';
 import type { Metrics } from '../metrics.js';
 import type { TargetReport } from '../mirror/reconciler.js';
 import { TargetAction, type BlobAction } from './actions.js';
 import { TargetTally, failure } from './accounting.js';
 import { BlobLocations } from './blob-locations.js';
-import { ImageReader, ManifestCache, allBlobs, parseManifest, type ImageNode } from './image-tree.js';
+import { ImageReader, ManifestCache, allBlobs, allNodes, parseManifest, type ImageNode } from './image-tree.js';
 import { buildFallbackIndex, cosignTags, fallbackTag, mergeFallbackIndex } from './referrers.js';
 import { KeyedLock } from './single-flight.js';
 import { Semaphore, mapLimit, throwIfAborted } from './semaphore.js';
@@ -77,7 +86,7 @@ export interface CopyEngineOptions {
   manifestConcurrency?: number;
   /** Mount candidates passed per blob. Default 3. */
   maxMountCandidates?: number;
-  /** Source manifests kept by digest. Default 64 MiB. */
+  /** Source manifests kept by (reader identity, digest). Default 64 MiB. */
   manifestCacheBytes?: number;
 }
 
@@ -163,8 +172,9 @@ export class CopyEngine {
   }
 
   private async resolveSource(req: CopyImageRequest): Promise<string> {
-    if (isDigest(req.reference)) return req.reference;
-    if (req.sourceDigest) return req.sourceDigest;
+    const ctx = { registry: req.source.registry, repository: req.source.repository, what: `${repoName(req.source)}:${req.reference}` };
+    if (looksLikeDigest(req.reference)) return requireDigest(req.reference, ctx);
+    if (req.sourceDigest) return requireDigest(req.sourceDigest, ctx);
     const head = await req.source.headManifest(req.reference);
     if (!head) {
       throw new OciError({
@@ -184,11 +194,10 @@ export class CopyEngine {
 
   private async loadTree(source: Repository, digest: string): Promise<ImageNode> {
     const node = await this.reader.tree(source, digest);
-    const record = (n: ImageNode): void => {
+    // Each distinct manifest once: the tree is a DAG, and a child listed many times is one node.
+    for (const n of allNodes(node)) {
       this.locations.recordImage(source.registry, source.repository, n.digest, allBlobs(n).map((b) => b.digest));
-      n.children.forEach(record);
-    };
-    record(node);
+    }
     return node;
   }
 
@@ -328,6 +337,7 @@ export class CopyEngine {
     return res.transfer;
   }
 
+  /** Candidates may be other tenants' repositories: a mount is the registry's access decision. */
   private mountCandidates(run: CopyRun, repo: Repository, digest: string, imageDigest: string): string[] {
     const source = run.req.source;
     const known = this.locations.candidates(repo.registry, digest, { imageDigests: [imageDigest, run.sourceDigest] });
@@ -390,8 +400,15 @@ export class CopyEngine {
     if (!tags.includes(tag)) return plan;
     try {
       const raw = await source.getManifest(tag);
+      const where = `${repoName(source)}:${tag}`;
+      const json = parseManifest(raw, where);
+      // The same checks and bound as a referrers API answer: these descriptors are written back.
+      const list = checkReferrerList(json.manifests, 'manifests', { registry: source.registry, repository: source.repository, where: `${where}: manifest ${raw.digest}` });
+      if (list.length > MAX_REFERRERS_PER_SUBJECT) {
+        throw new OciError({ code: 'PROTOCOL', message: `${where}: more than ${MAX_REFERRERS_PER_SUBJECT} referrers`, registry: source.registry, repository: source.repository });
+      }
       plan.fallback = raw;
-      plan.descriptors = parseManifest(raw, `${repoName(source)}:${tag}`).manifests ?? [];
+      plan.descriptors = list;
     } catch (e) {
       if (!isNotFound(e)) throw e;
     }
@@ -436,7 +453,7 @@ export class CopyEngine {
     // An index we wrote is only ever written after the artifacts it lists: equal means done.
     if (head?.digest === desired.digest) return;
     let existing: ManifestJson | undefined;
-    if (head) existing = parseManifest(await repo.getManifest(tag), `${repoName(repo)}:${tag}`);
+    if (head) existing = parseManifest(await repo.getManifest(tag, { expectDigest: head.digest }), `${repoName(repo)}:${tag}`);
     const merge = existing ? mergeFallbackIndex(existing, plan.descriptors) : undefined;
     const toCopy = existing ? (merge?.added ?? []) : plan.descriptors;
     for (const d of toCopy) await this.copyArtifact(run, repo, d.digest, tally);

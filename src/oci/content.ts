@@ -60,17 +60,39 @@ export interface PutBlobResult {
   mountedFrom?: string;
 }
 
-/** One repository in one registry (or one layout). */
+export interface GetManifestOptions {
+  /**
+   * For a GET by tag: the digest a HEAD (or an index) promised for it. The content must hash to it,
+   * so a registry cannot answer a HEAD with one manifest and the GET with another.
+   */
+  expectDigest?: string;
+}
+
+/**
+ * One repository in one registry (or one layout). Every string and structure it returns from the
+ * remote side is checked: tags are in the tag grammar, digests are sha256 digests, descriptors have
+ * the shape the spec gives them.
+ */
 export interface Repository {
   /** Canonical registry host (`docker.io`, `localhost:5000`, `[::1]:5000`). */
   readonly registry: string;
   /** Repository path (`library/nginx`). */
   readonly repository: string;
+  /**
+   * Who reads what through this object: equal for two Repository objects only when they read the
+   * same repository with the same credentials (and transport settings). Content read through one
+   * may be served from a cache to the other; never across identities, since a digest is not a
+   * secret and knowing one must not be enough to receive the content.
+   */
+  readonly identity: string;
 
   /** HEAD by tag or digest; undefined when absent. Never a GET (quota, retention). */
   headManifest(reference: string): Promise<ManifestInfo | undefined>;
-  /** GET by tag or digest; digest verified; throws OciError MANIFEST_UNKNOWN when absent. */
-  getManifest(reference: string): Promise<RawManifest>;
+  /**
+   * GET by tag or digest; content verified against the digest (a digest reference, or
+   * `expectDigest` for a tag); throws OciError MANIFEST_UNKNOWN when absent.
+   */
+  getManifest(reference: string, options?: GetManifestOptions): Promise<RawManifest>;
   /** PUT the exact bytes under a tag or digest; returns the digest the registry reported. */
   putManifest(reference: string, manifest: { mediaType: string; bytes: Uint8Array }): Promise<string>;
 
@@ -85,11 +107,11 @@ export interface Repository {
    */
   putBlob(desc: Descriptor, open: (offset: number) => Promise<BlobReader>, options?: PutBlobOptions): Promise<PutBlobResult>;
 
-  /** All tags (paginated internally). An absent repository yields []. */
+  /** All valid tags (paginated internally, bounded). An absent repository yields []. */
   listTags(): Promise<string[]>;
   /**
-   * Referrers of `digest` through the referrers API; undefined when the registry has no referrers
-   * API (the caller then uses the `sha256-<hex>` fallback tag).
+   * Referrers of `digest` through the referrers API (checked descriptors, bounded); undefined when
+   * the registry has no referrers API (the caller then uses the `sha256-<hex>` fallback tag).
    */
   referrers(digest: string): Promise<Descriptor[] | undefined>;
 }

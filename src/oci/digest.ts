@@ -2,25 +2,24 @@
 import { createHash, type Hash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import { OciError } from './errors.js';
-
-const DIGEST = /^sha256:[a-f0-9]{64}$/;
-const ANY_DIGEST = /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/;
+import { digestProblem, isSha256Digest as isSha256, looksLikeDigest } from './names.js';
 
 export function sha256Digest(bytes: Uint8Array): string {
   return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
 }
 
-/** A digest reference (`algo:hex`) rather than a tag. */
+/** A digest reference (`algo:encoded`) rather than a tag; says nothing about whether it is supported. */
 export function isDigest(ref: string): boolean {
-  return ANY_DIGEST.test(ref) && ref.includes(':');
+  return looksLikeDigest(ref);
 }
 
 export function isSha256Digest(d: string): boolean {
-  return DIGEST.test(d);
+  return isSha256(d);
 }
 
 export function assertSha256(d: string, what: string): void {
-  if (!DIGEST.test(d)) throw new OciError({ code: 'DIGEST_INVALID', message: `${what}: unsupported or malformed digest ${d}` });
+  const problem = digestProblem(d);
+  if (problem !== undefined) throw new OciError({ code: 'DIGEST_INVALID', message: `${what}: ${problem}` });
 }
 
 /**

@@ -23,6 +23,7 @@
  */
 import { isIP, isIPv6 } from 'node:net';
 import { OciError } from './errors.js';
+import { REPOSITORY_COMPONENT_PATTERN, TAG_PATTERN } from './names.js';
 
 export interface ImageReference {
   /** Canonical registry host[:port], e.g. `docker.io`, `localhost:5000`, `[::1]:5000`. */
@@ -38,8 +39,8 @@ const DOCKER_HUB_API = 'registry-1.docker.io';
 const DOCKER_HUB_ALIASES = new Set(['docker.io', 'index.docker.io', 'registry-1.docker.io']);
 export const NAME_TOTAL_LENGTH_MAX = 255;
 
-const TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
-const PATH_COMPONENT = /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*$/;
+const TAG = TAG_PATTERN;
+const PATH_COMPONENT = REPOSITORY_COMPONENT_PATTERN;
 const DOMAIN_COMPONENT = /^(?:[A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9])$/;
 const PORT = /^[0-9]{1,5}$/;
 /** Digest algorithms this project can verify, with the exact encoding each one requires. */

@@ -9,6 +9,7 @@ import { Authenticator, repositoryScope } from './auth.js';
 import type {
   BlobReader,
   Descriptor,
+  GetManifestOptions,
   ManifestInfo,
   ManifestJson,
   PutBlobOptions,
@@ -18,10 +19,12 @@ import type {
   Repository,
 } from './content.js';
 import { anonymous, type CredentialProvider } from './credentials.js';
-import { isSha256Digest, isDigest, sha256Digest } from './digest.js';
-import { OciError } from './errors.js';
-import { drop, header, nextLink, resolveUrl, Transport, type HttpResponse, type RequestEvent } from './http.js';
+import { sha256Digest } from './digest.js';
+import { OciError, isOciError } from './errors.js';
+import { drop, header, nextLink, Transport, type HttpResponse, type RequestEvent } from './http.js';
+import { ReferrersListing, TagListing, nextPageUrl, type ListingContext } from './listing.js';
 import { MANIFEST_ACCEPT, MAX_MANIFEST_BYTES, MediaType, isSchema1MediaType } from './media-types.js';
+import { apiPath, digestProblem, isValidMediaType, isValidRepository, looksLikeDigest, quote, repositoryProblem, type ApiKind } from './names.js';
 import { isLoopbackRegistry, registryApiHost } from './reference.js';
 import { retryPolicy } from './retry.js';
 import { RegistrySession } from './session.js';
@@ -30,6 +33,7 @@ import { putBlob } from './upload.js';
 export type { RequestEvent } from './http.js';
 
 export type Capability = 'mount' | 'referrers_api';
+
 
 export interface RegistryClientOptions {
   credentials?: CredentialProvider;
@@ -47,7 +51,9 @@ export interface RegistryClientOptions {
 }
 
 const KNOWN_MANIFEST_TYPES = new Set<string>([MediaType.OciIndex, MediaType.OciManifest, MediaType.DockerManifestList, MediaType.DockerManifest]);
-const MAX_PAGES = 10_000;
+
+/** Numbers RegistryClient ids: unique for the life of the process. */
+let clientCount = 0;
 
 function baseType(contentType: string | undefined): string {
   return (contentType ?? '').split(';')[0]!.trim().toLowerCase();
@@ -55,6 +61,12 @@ function baseType(contentType: string | undefined): string {
 
 export class RegistryClient {
   readonly registry: string;
+  /**
+   * Unique per client object. The reconciler makes one client per (registry, TLS mode, credential),
+   * so two repositories with the same `identity` (client id + repository) read with the same
+   * credentials: what one could read, the other could.
+   */
+  readonly id: string;
   readonly capabilities: RegistryCapabilities = {};
   /** @internal */
   readonly session: RegistrySession;
@@ -64,6 +76,7 @@ export class RegistryClient {
 
   constructor(registry: string, o: RegistryClientOptions = {}) {
     this.registry = registry;
+    this.id = `${registry}#${++clientCount}`;
     this.chunkSize = o.chunkSize;
     this.onCapability = o.onCapability;
     const apiHost = registryApiHost(registry);
@@ -81,7 +94,12 @@ export class RegistryClient {
     this.session = new RegistrySession(registry, apiHost, transport, auth, retryPolicy(o.retry));
   }
 
+  /** Throws OciError INVALID_REFERENCE for a name outside the distribution grammar. */
   repository(name: string): Repository {
+    const problem = repositoryProblem(name);
+    if (problem !== undefined) {
+      throw new OciError({ code: 'INVALID_REFERENCE', message: `${this.registry}: ${problem}`, registry: this.registry, repository: String(name) });
+    }
     return new RegistryRepository(this, name);
   }
 
@@ -100,12 +118,28 @@ export class RegistryClient {
 
 class RegistryRepository implements Repository {
   readonly registry: string;
+  readonly identity: string;
 
   constructor(
     private readonly client: RegistryClient,
     readonly repository: string,
   ) {
     this.registry = client.registry;
+    this.identity = `${client.id}/${repository}`;
+  }
+
+  /** The request path; a reference outside the tag/digest grammar is refused naming this repository. */
+  private path(kind: ApiKind, reference?: string): string {
+    try {
+      return apiPath(this.repository, kind, reference);
+    } catch (e) {
+      if (!isOciError(e)) throw e;
+      throw new OciError({ code: e.code, message: `${this.where()}: ${e.message}`, registry: this.registry, repository: this.repository });
+    }
+  }
+
+  private fail(code: 'DIGEST_INVALID' | 'PROTOCOL' | 'MANIFEST_INVALID', what: string, detail: string): OciError {
+    return new OciError({ code, message: `${what}: ${detail}`, registry: this.registry, repository: this.repository });
   }
 
   private get session(): RegistrySession {
@@ -123,14 +157,16 @@ class RegistryRepository implements Repository {
   private where(reference?: string): string {
     const base = `${this.registry}/${this.repository}`;
     if (!reference) return base;
-    return isDigest(reference) ? `${base}@${reference}` : `${base}:${reference}`;
+    if (looksLikeDigest(reference)) return `${base}@${reference}`;
+    return /^[\w.-]{1,128}$/.test(reference) ? `${base}:${reference}` : `${base}:${quote(reference)}`;
   }
 
   async headManifest(reference: string): Promise<ManifestInfo | undefined> {
     const what = `HEAD manifest ${this.where(reference)}`;
+    const url = this.path('manifests', reference);
     const res = await this.session.request({
       method: 'HEAD',
-      url: `/v2/${this.repository}/manifests/${reference}`,
+      url,
       headers: { accept: MANIFEST_ACCEPT },
       scopes: this.pull(),
       ok: [200, 404],
@@ -140,26 +176,40 @@ class RegistryRepository implements Repository {
     await res.body.dump().catch(() => undefined);
     if (res.status === 404) return undefined;
     const digest = header(res, 'docker-content-digest');
+    // A digest header is taken as the image's identity (it is what gets fetched and compared next),
+    // so it must be a digest: `Docker-Content-Digest: latest` would make a tag out of it.
+    if (digest !== undefined) {
+      const problem = digestProblem(digest);
+      if (problem !== undefined) throw this.fail('DIGEST_INVALID', what, `Docker-Content-Digest: ${problem}`);
+    }
+    if (digest !== undefined && looksLikeDigest(reference) && digest !== reference) {
+      throw this.fail('DIGEST_INVALID', what, `registry answered for ${digest}`);
+    }
     const len = Number(header(res, 'content-length'));
     const mediaType = baseType(header(res, 'content-type'));
-    if (!digest || !Number.isFinite(len) || !mediaType) {
-      // Without the digest header a HEAD says nothing usable; fetch and hash.
-      const m = await this.getManifest(reference);
+    if (!digest || !Number.isSafeInteger(len) || len < 0 || !isValidMediaType(mediaType)) {
+      // Without the digest header a HEAD says nothing usable; fetch and hash (held to the digest
+      // the HEAD did promise, if any).
+      const m = await this.getManifest(reference, digest ? { expectDigest: digest } : {});
       return { digest: m.digest, mediaType: m.mediaType, size: m.size };
-    }
-    if (isDigest(reference) && digest !== reference) {
-      throw new OciError({ code: 'DIGEST_INVALID', message: `${what}: registry answered for ${digest}`, registry: this.registry, repository: this.repository });
     }
     return { digest, mediaType, size: len };
   }
 
-  async getManifest(reference: string): Promise<RawManifest> {
+  async getManifest(reference: string, options: GetManifestOptions = {}): Promise<RawManifest> {
     const what = `GET manifest ${this.where(reference)}`;
     const err = (code: 'MANIFEST_TOO_LARGE' | 'UNSUPPORTED_SCHEMA1' | 'DIGEST_INVALID' | 'MANIFEST_INVALID', message: string): OciError =>
       new OciError({ code, message: `${what}: ${message}`, registry: this.registry, repository: this.repository });
+    const url = this.path('manifests', reference);
+    const expect = looksLikeDigest(reference) ? reference : options.expectDigest;
+    if (options.expectDigest !== undefined) {
+      const problem = digestProblem(options.expectDigest);
+      if (problem !== undefined) throw err('DIGEST_INVALID', `expected digest: ${problem}`);
+      if (expect !== options.expectDigest) throw err('DIGEST_INVALID', `expected ${options.expectDigest} for a digest reference`);
+    }
     const res = await this.session.request({
       method: 'GET',
-      url: `/v2/${this.repository}/manifests/${reference}`,
+      url,
       headers: { accept: MANIFEST_ACCEPT },
       scopes: this.pull(),
       ok: [200],
@@ -177,25 +227,32 @@ class RegistryRepository implements Repository {
       throw err('MANIFEST_TOO_LARGE', `${declared} bytes exceeds the ${MAX_MANIFEST_BYTES}-byte limit`);
     }
     const bytes = await readCapped(res, MAX_MANIFEST_BYTES, () => err('MANIFEST_TOO_LARGE', `more than ${MAX_MANIFEST_BYTES} bytes`));
-    let json: ManifestJson;
+    let parsed: unknown;
     try {
-      json = JSON.parse(Buffer.from(bytes).toString('utf8')) as ManifestJson;
+      parsed = JSON.parse(Buffer.from(bytes).toString('utf8')) as unknown;
     } catch {
       throw err('MANIFEST_INVALID', 'body is not JSON');
     }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw err('MANIFEST_INVALID', 'body is not a JSON object');
+    const json = parsed as ManifestJson;
     if (json.schemaVersion === 1) {
       throw err('UNSUPPORTED_SCHEMA1', 'Docker schema1 manifests are not supported (re-push the image with a current client)');
     }
     const digest = sha256Digest(bytes);
-    if (isDigest(reference)) {
-      if (!isSha256Digest(reference)) throw err('DIGEST_INVALID', `unsupported digest algorithm in ${reference}`);
-      if (digest !== reference) throw err('DIGEST_INVALID', `content hashes to ${digest}`);
+    if (expect !== undefined) {
+      if (digest !== expect) {
+        throw err('DIGEST_INVALID', looksLikeDigest(reference) ? `content hashes to ${digest}` : `content hashes to ${digest}, expected ${expect}`);
+      }
     } else {
       const claimed = header(res, 'docker-content-digest');
-      if (claimed && isSha256Digest(claimed) && claimed !== digest) throw err('DIGEST_INVALID', `registry says ${claimed}, content hashes to ${digest}`);
+      if (claimed !== undefined) {
+        const problem = digestProblem(claimed);
+        if (problem !== undefined) throw err('DIGEST_INVALID', `Docker-Content-Digest: ${problem}`);
+        if (claimed !== digest) throw err('DIGEST_INVALID', `registry says ${claimed}, content hashes to ${digest}`);
+      }
     }
     const mediaType = manifestMediaType(contentType, json);
-    if (!mediaType) throw err('MANIFEST_INVALID', `unknown manifest media type ${contentType || '(none)'}`);
+    if (!mediaType) throw err('MANIFEST_INVALID', `unknown manifest media type ${contentType ? quote(contentType) : '(none)'}`);
     return { digest, mediaType, size: bytes.length, bytes };
   }
 
@@ -205,12 +262,14 @@ class RegistryRepository implements Repository {
     if (manifest.bytes.length > MAX_MANIFEST_BYTES) {
       throw new OciError({ code: 'MANIFEST_TOO_LARGE', message: `${what}: ${manifest.bytes.length} bytes exceeds the ${MAX_MANIFEST_BYTES}-byte limit`, registry: this.registry, repository: this.repository });
     }
-    if (isDigest(reference) && reference !== digest) {
+    const url = this.path('manifests', reference);
+    if (looksLikeDigest(reference) && reference !== digest) {
       throw new OciError({ code: 'DIGEST_INVALID', message: `${what}: content hashes to ${digest}`, registry: this.registry, repository: this.repository });
     }
+    if (!isValidMediaType(manifest.mediaType)) throw this.fail('MANIFEST_INVALID', what, `media type ${quote(manifest.mediaType)} is not a type/subtype`);
     const res = await this.session.request({
       method: 'PUT',
-      url: `/v2/${this.repository}/manifests/${reference}`,
+      url,
       headers: { 'content-type': manifest.mediaType },
       body: Buffer.from(manifest.bytes.buffer, manifest.bytes.byteOffset, manifest.bytes.byteLength),
       bodyBytes: manifest.bytes.length,
@@ -228,9 +287,10 @@ class RegistryRepository implements Repository {
 
   async headBlob(digest: string): Promise<number | undefined> {
     const what = `HEAD blob ${this.where(digest)}`;
+    const url = this.path('blobs', digest);
     const res = await this.session.request({
       method: 'HEAD',
-      url: `/v2/${this.repository}/blobs/${digest}`,
+      url,
       scopes: this.pull(),
       ok: [200, 404],
       followRedirects: true,
@@ -238,29 +298,35 @@ class RegistryRepository implements Repository {
     });
     await res.body.dump().catch(() => undefined);
     if (res.status === 404) return undefined;
-    const len = Number(header(res, 'content-length'));
-    if (!Number.isFinite(len)) throw new OciError({ code: 'PROTOCOL', message: `${what}: no Content-Length`, registry: this.registry, repository: this.repository });
+    const len = Number(header(res, 'content-length') ?? NaN);
+    if (!Number.isSafeInteger(len) || len < 0) throw this.fail('PROTOCOL', what, 'no valid Content-Length');
     return len;
   }
 
   /** `size` of the reader is the whole blob's size, whatever the offset. */
   async getBlob(digest: string, offset = 0): Promise<BlobReader> {
     const what = `GET blob ${this.where(digest)}`;
+    const url = this.path('blobs', digest);
     const res = await this.session.request({
       method: 'GET',
-      url: `/v2/${this.repository}/blobs/${digest}`,
+      url,
       headers: offset > 0 ? { range: `bytes=${offset}-` } : {},
       scopes: this.pull(),
       ok: [200, 206],
       followRedirects: true,
       ctx: { registry: this.registry, repository: this.repository, what, notFound: 'BLOB_UNKNOWN' },
     });
+    const checked = (size: number): number => {
+      if (Number.isSafeInteger(size) && size >= 0) return size;
+      drop(res.body);
+      throw this.fail('PROTOCOL', what, 'no valid Content-Length or Content-Range');
+    };
     if (res.status === 206) {
-      const m = /\/(\d+)\s*$/.exec(header(res, 'content-range') ?? '');
-      const size = m ? Number(m[1]) : offset + Number(header(res, 'content-length'));
+      const m = /\/(\d{1,16})\s*$/.exec(header(res, 'content-range') ?? '');
+      const size = checked(m ? Number(m[1]) : offset + Number(header(res, 'content-length') ?? NaN));
       return { stream: res.body, size };
     }
-    const size = Number(header(res, 'content-length'));
+    const size = checked(Number(header(res, 'content-length') ?? NaN));
     // The server ignored the Range: skip to the offset ourselves.
     const stream = offset > 0 ? res.body.pipe(skipBytes(offset)) : res.body;
     if (offset > 0) res.body.on('error', (e) => stream.destroy(e));
@@ -269,6 +335,9 @@ class RegistryRepository implements Repository {
 
   putBlob(desc: Descriptor, open: (offset: number) => Promise<BlobReader>, options?: PutBlobOptions): Promise<PutBlobResult> {
     const c = this.client;
+    // Mount sources become a `from=` query value and a token scope: only well-formed names. (Which
+    // of them the target's credentials may read is the registry's check on every mount.)
+    if (options?.mountFrom) options = { ...options, mountFrom: options.mountFrom.filter((r) => isValidRepository(r)) };
     return putBlob(
       {
         session: c.session,
@@ -286,11 +355,17 @@ class RegistryRepository implements Repository {
     );
   }
 
+  /**
+   * Every valid tag, following `Link` pages under the listing bounds (listing.ts); entries outside
+   * the tag grammar are dropped.
+   */
   async listTags(): Promise<string[]> {
-    const tags: string[] = [];
-    let url = `/v2/${this.repository}/tags/list?n=1000`;
-    for (let page = 0; page < MAX_PAGES; page++) {
-      const what = `list tags of ${this.where()}`;
+    const what = `list tags of ${this.where()}`;
+    const ctx: ListingContext = { registry: this.registry, repository: this.repository, what };
+    const listing = new TagListing(ctx);
+    let url = `${this.path('tags/list')}?${new URLSearchParams({ n: '1000' }).toString()}`;
+    for (;;) {
+      listing.beginPage();
       const res = await this.session.request({
         method: 'GET',
         url,
@@ -300,23 +375,23 @@ class RegistryRepository implements Repository {
       });
       if (res.status === 404) {
         await res.body.dump().catch(() => undefined);
-        return tags;
+        return listing.tags;
       }
-      const body = (await readJson(res, what, this.registry)) as { tags?: unknown };
-      if (Array.isArray(body.tags)) for (const t of body.tags) if (typeof t === 'string') tags.push(t);
-      const next = nextLink(header(res, 'link'));
-      if (!next) return tags;
-      url = resolveUrl(next, res.url).href;
+      listing.addPage(await readCapped(res, listing.remainingBytes, () => listing.tooLarge()));
+      const next = nextPageUrl(nextLink(header(res, 'link')), res.url, ctx);
+      if (!next) return listing.tags;
+      url = next.href;
     }
-    throw new OciError({ code: 'PROTOCOL', message: `list tags of ${this.where()}: more than ${MAX_PAGES} pages`, registry: this.registry });
   }
 
   async referrers(digest: string): Promise<Descriptor[] | undefined> {
     if (this.client.capabilities.referrersApi === false) return undefined;
-    const out: Descriptor[] = [];
-    let url = `/v2/${this.repository}/referrers/${digest}`;
-    for (let page = 0; page < MAX_PAGES; page++) {
-      const what = `GET referrers of ${this.where(digest)}`;
+    const what = `GET referrers of ${this.where(digest)}`;
+    const ctx: ListingContext = { registry: this.registry, repository: this.repository, what };
+    const listing = new ReferrersListing(ctx);
+    let url = this.path('referrers', digest);
+    for (;;) {
+      listing.beginPage();
       const res = await this.session.request({
         method: 'GET',
         url,
@@ -326,29 +401,29 @@ class RegistryRepository implements Repository {
         ctx: { registry: this.registry, repository: this.repository, what, notFound: 'MANIFEST_UNKNOWN' },
       });
       const type = baseType(header(res, 'content-type'));
-      if (res.status === 404 || (page === 0 && type !== MediaType.OciIndex)) {
+      if (res.status === 404 || (listing.pages === 1 && type !== MediaType.OciIndex)) {
         // No referrers API: callers use the sha256-<hex> fallback tag from now on.
         await res.body.dump().catch(() => undefined);
         this.client.setCapability('referrers_api', false);
         return undefined;
       }
-      const index = (await readJson(res, what, this.registry)) as ManifestJson;
+      const body = await readCapped(res, listing.remainingBytes, () => listing.tooLarge());
       this.client.setCapability('referrers_api', true);
-      if (Array.isArray(index.manifests)) out.push(...index.manifests);
-      const next = nextLink(header(res, 'link'));
-      if (!next) return out;
-      url = resolveUrl(next, res.url).href;
+      listing.addPage(body);
+      const next = nextPageUrl(nextLink(header(res, 'link')), res.url, ctx);
+      if (!next) return listing.descriptors;
+      url = next.href;
     }
-    return out;
   }
 }
 
+/** The media type the manifest is PUT with: a `type/subtype`, since it becomes a request header. */
 function manifestMediaType(contentType: string, json: ManifestJson): string | undefined {
   if (KNOWN_MANIFEST_TYPES.has(contentType)) return contentType;
-  if (typeof json.mediaType === 'string' && json.mediaType) return json.mediaType;
+  if (typeof json.mediaType === 'string' && json.mediaType) return isValidMediaType(json.mediaType) ? json.mediaType : undefined;
   if (Array.isArray(json.manifests)) return MediaType.OciIndex;
   if (json.config) return MediaType.OciManifest;
-  return contentType || undefined;
+  return isValidMediaType(contentType) ? contentType : undefined;
 }
 
 /** Buffers a body, refusing (and dropping the connection) once it passes `cap` bytes. */
@@ -365,15 +440,6 @@ async function readCapped(res: HttpResponse, cap: number, tooLarge: () => OciErr
     parts.push(b);
   }
   return new Uint8Array(Buffer.concat(parts));
-}
-
-async function readJson(res: HttpResponse, what: string, registry: string): Promise<unknown> {
-  const bytes = await readCapped(res, MAX_MANIFEST_BYTES * 4, () => new OciError({ code: 'PROTOCOL', message: `${what}: response too large`, registry }));
-  try {
-    return JSON.parse(Buffer.from(bytes).toString('utf8')) as unknown;
-  } catch {
-    throw new OciError({ code: 'PROTOCOL', message: `${what}: response is not JSON`, registry });
-  }
 }
 
 function skipBytes(n: number): Transform {
