@@ -29,6 +29,10 @@ export interface ControllerCommandOptions {
   shutdownGrace: string;
   blobConcurrency?: number;
   registryConnections?: number;
+  /** --require-policy: deny mirrors in namespaces no ImageMirrorPolicy names. */
+  requirePolicy?: boolean;
+  /** --reconcile-timeout: Go-style duration; default DEFAULT_RECONCILE_TIMEOUT_MS (30m). */
+  reconcileTimeout?: string;
   log: Logger;
   /** For tests: the KubeConfig to use instead of loading one. */
   kubeConfigObject?: KubeConfig;
@@ -39,6 +43,8 @@ const SA_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespa
 
 export async function startControllerCommand(o: ControllerCommandOptions): Promise<{ stop(): Promise<void>; controller: ControllerHandle; server: ServerHandle }> {
   const env = o.env ?? process.env;
+  // A bad duration is a usage error: say so before touching the network.
+  const reconcileTimeoutMs = o.reconcileTimeout === undefined ? undefined : flagDuration('--reconcile-timeout', o.reconcileTimeout);
   const inCluster = Boolean(env.KUBERNETES_SERVICE_HOST) && !o.kubeconfig;
   const kc = o.kubeConfigObject ?? new KubeConfig();
   if (!o.kubeConfigObject) {
@@ -50,7 +56,13 @@ export async function startControllerCommand(o: ControllerCommandOptions): Promi
   // otherwise retry forever behind a process that looks started.
   await probeApiServer(kc, o.namespace[0]);
   const metrics = new Metrics({ defaultMetrics: true });
-  const reconciler = createReconciler({ metrics, log: o.log, blobConcurrency: o.blobConcurrency, client: { connections: o.registryConnections } });
+  const reconciler = createReconciler({
+    metrics,
+    log: o.log,
+    blobConcurrency: o.blobConcurrency,
+    client: { connections: o.registryConnections },
+    reconcileTimeoutMs,
+  });
   let handle: ControllerHandle | undefined;
   const server = await startServer({
     addr: o.metricsAddr,
@@ -72,6 +84,7 @@ export async function startControllerCommand(o: ControllerCommandOptions): Promi
       shutdownGraceMs: parseDuration(o.shutdownGrace),
       reconciler,
       metrics,
+      requirePolicy: o.requirePolicy,
       onImageLocation: (registry, repository, digest) => reconciler.locations.recordImage(registry, repository, digest),
       log: o.log,
     });
@@ -117,6 +130,14 @@ async function probeApiServer(kc: KubeConfig, namespace: string | undefined): Pr
     await listObjects(kc, path, { limit: 1 }, AbortSignal.timeout(15_000));
   } catch (e) {
     throw new Error(`Kubernetes API server ${server}: ${errorLine(e)}`);
+  }
+}
+
+function flagDuration(flag: string, value: string): number {
+  try {
+    return parseDuration(value);
+  } catch (e) {
+    throw new Error(`${flag}: ${errorLine(e)}`);
   }
 }
 

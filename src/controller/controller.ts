@@ -6,6 +6,11 @@
  * Enqueue rules (controller-runtime's GenerationChangedPredicate): add → enqueue; update → enqueue
  * only when the generation changed or status.observedGeneration lags it, so our own status writes
  * never re-trigger a reconcile; delete → forget. A Secret change re-queues the mirrors using it.
+ *
+ * Tenancy: ImageMirrorPolicies are watched cluster-wide (they are cluster-scoped) and every change
+ * re-queues every mirror; workers start only once they are listed, so no mirror runs before the
+ * guardrails are known. Target-tag ownership is seeded from every status seen, before workers start,
+ * so it survives restarts; a deleted mirror releases its tags.
  */
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
@@ -16,6 +21,8 @@ import { parseReference } from '../oci/reference.js';
 import { TargetAction } from '../copy/actions.js';
 import { CredentialsNotFoundError, type ReconcileContext, type ReconcileResult, type Reconciler } from '../mirror/reconciler.js';
 import { ConditionType, GROUP, PLURAL, VERSION, mirrorKey, type ImageMirror, type ImageMirrorStatus } from '../mirror/types.js';
+import type { MirrorReconciler } from '../mirror/reconcile.js';
+import { POLICY_PLURAL, validatePolicy, type ImageMirrorPolicy } from '../mirror/policy.js';
 import { WorkQueue, type BackoffOptions } from '../queue/work-queue.js';
 import { EventRecorder } from './events.js';
 import { LeaderElector } from './leader-election.js';
@@ -41,8 +48,13 @@ export interface ControllerOptions {
   leaseDurationMs?: number;
   renewDeadlineMs?: number;
   retryPeriodMs?: number;
-  reconciler: Reconciler;
+  /** With forget/seedClaims (createReconciler's), target-tag ownership follows deletes and restarts. */
+  reconciler: Reconciler & Partial<Pick<MirrorReconciler, 'forget' | 'seedClaims'>>;
   metrics: Metrics;
+  /** Deny mirrors in namespaces no ImageMirrorPolicy names. */
+  requirePolicy?: boolean;
+  /** While the ImageMirrorPolicy CRD is not installed (no policies can exist), how often to look again. Default 30 s. */
+  policyRecheckMs?: number;
   /**
    * Called for every target row of every ImageMirror status seen (at start and as statuses change),
    * so the blob-location cache learns where images live across restarts.
@@ -74,8 +86,17 @@ export interface ControllerHandle {
   waitForSync(): Promise<void>;
   /** Cached ImageMirrors. */
   mirrors(): ImageMirror[];
+  /** ImageMirrorPolicies in force (an invalid one grants nothing). */
+  policies(): ImageMirrorPolicy[];
   /** Stop taking work, let in-flight reconciles finish (grace, then abort), release the lease. */
   stop(): Promise<void>;
+}
+
+/** Stand-in for a policy that fails validation: it names what it can and allows nothing. */
+function invalidPolicy(obj: unknown, name: string): ImageMirrorPolicy {
+  const spec = (obj as { spec?: { namespaces?: unknown } }).spec;
+  const namespaces = Array.isArray(spec?.namespaces) ? spec.namespaces.filter((n): n is string => typeof n === 'string') : [];
+  return { apiVersion: 'imagemirror.dev/v1alpha1', kind: 'ImageMirrorPolicy', metadata: { name: `${name} (invalid)` }, spec: { namespaces, sources: [], targets: [] } };
 }
 
 type MirrorObject = ImageMirror & { metadata: ImageMirror['metadata'] & { deletionTimestamp?: string } };
@@ -139,6 +160,44 @@ export async function runController(o: ControllerOptions): Promise<ControllerHan
 
   const enqueue = (key: string): void => queue?.add(key);
 
+  // Policies: cluster-wide, whatever namespaces are watched (they are cluster-scoped).
+  type PolicyObject = { apiVersion?: string; kind?: string; metadata?: { name?: string; namespace?: string; resourceVersion?: string } };
+  let policies: ImageMirrorPolicy[] = [];
+  function refreshPolicies(): void {
+    policies = policyReflector
+      .list()
+      .map((obj) => {
+        const v = validatePolicy(obj);
+        if (v.ok) return v.policy;
+        // The CRD schema catches most mistakes; what it cannot must not widen access, so an invalid
+        // policy still governs the namespaces it names but grants nothing.
+        log.warn(`ImageMirrorPolicy ${v.name} is invalid and grants nothing: ${v.errors.join('; ')}`);
+        return invalidPolicy(obj, v.name);
+      })
+      .sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
+  }
+  const onPolicy = (): void => {
+    refreshPolicies();
+    // Any mirror may now fit or not: re-check them all (a Forbidden mirror is otherwise never retried).
+    for (const m of allMirrors()) enqueue(mirrorKey(m));
+  };
+  const policyReflector = new Reflector<PolicyObject>({
+    name: 'imagemirrorpolicies',
+    kubeconfig: kc,
+    path: `/apis/${GROUP}/${VERSION}/${POLICY_PLURAL}`,
+    timeoutSeconds: watchTimeoutSeconds,
+    staleAfterMs: o.watchStaleAfterMs,
+    absentIsEmpty: { recheckMs: o.policyRecheckMs },
+    log: { info: (m) => log.info(m), warn: (m) => log.warn(m) },
+    handlers: { add: onPolicy, update: onPolicy, delete: onPolicy },
+  });
+
+  function seedClaims(m: ImageMirror, prev?: ImageMirrorStatus): void {
+    if (!o.reconciler.seedClaims || !m.status?.targets?.length) return;
+    if (prev && JSON.stringify(prev.targets) === JSON.stringify(m.status.targets)) return;
+    o.reconciler.seedClaims(m);
+  }
+
   // Watches: one per namespace (or one cluster-wide), always running so /readyz reflects the caches.
   const connected = new Map<string, boolean>();
   for (const ns of namespaces) {
@@ -163,6 +222,7 @@ export async function runController(o: ControllerOptions): Promise<ControllerHan
             const key = mirrorKey(m);
             secrets.track(m, key);
             learnLocations(m.status);
+            seedClaims(m);
             updateMirrorsGauge();
             enqueue(key);
           },
@@ -170,6 +230,7 @@ export async function runController(o: ControllerOptions): Promise<ControllerHan
             const key = mirrorKey(m);
             secrets.track(m, key);
             learnLocations(m.status, old.status);
+            seedClaims(m, old.status);
             updateMirrorsGauge();
             const gen = m.metadata.generation;
             if (gen !== old.metadata.generation || gen !== m.status?.observedGeneration) enqueue(key);
@@ -177,6 +238,7 @@ export async function runController(o: ControllerOptions): Promise<ControllerHan
           delete: (m) => {
             const key = mirrorKey(m);
             secrets.untrack(key);
+            o.reconciler.forget?.(key);
             queue?.forget(key);
             queue?.cancelDelayed(key);
             updateMirrorsGauge();
@@ -205,7 +267,7 @@ export async function runController(o: ControllerOptions): Promise<ControllerHan
       }),
     );
   }
-  const reflectors = [...mirrorReflectors.values(), ...secretReflectors.values()];
+  const reflectors = [...mirrorReflectors.values(), ...secretReflectors.values(), policyReflector];
   for (const r of reflectors) r.start();
   const synced = Promise.all(reflectors.map((r) => r.waitForSync())).then(() => undefined);
 
@@ -215,6 +277,7 @@ export async function runController(o: ControllerOptions): Promise<ControllerHan
     const m = getMirror(key);
     if (!m || m.metadata.deletionTimestamp) {
       q.forget(key);
+      o.reconciler.forget?.(key);
       return;
     }
     const own = m.metadata.namespace ?? 'default';
@@ -225,6 +288,8 @@ export async function runController(o: ControllerOptions): Promise<ControllerHan
         return secrets.credentials(own, ref);
       },
       signal,
+      policies,
+      requirePolicy: o.requirePolicy,
     };
     const mlog = log.child({ mirror: key });
     let result: ReconcileResult;
@@ -244,7 +309,9 @@ export async function runController(o: ControllerOptions): Promise<ControllerHan
     try {
       const written = await statusWriter.write(m, result.status);
       if (written === 'gone') {
+        // Deleted while it ran: the delete event may have come first, so let go of what it claimed.
         q.forget(key);
+        o.reconciler.forget?.(key);
         return;
       }
       if (written === 'conflict') {
@@ -353,6 +420,7 @@ export async function runController(o: ControllerOptions): Promise<ControllerHan
     isLeader: () => (elector ? elector.isLeader : !stopped),
     waitForSync: () => synced,
     mirrors: () => allMirrors(),
+    policies: () => [...policies],
     async stop() {
       if (stopped) return;
       stopped = true;

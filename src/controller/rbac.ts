@@ -11,6 +11,8 @@ export const CONTROLLER_API_CALLS: Array<{ group: string; resource: string; verb
   { group: '', resource: 'secrets', verbs: ['get', 'list', 'watch'], namespaced: true },
   // events.ts: create, then patch the count of a repeated event.
   { group: '', resource: 'events', verbs: ['create', 'patch'], namespaced: true },
+  // controller.ts: reflector over ImageMirrorPolicies, cluster-scoped, so cluster-wide whatever namespaces are watched.
+  { group: 'imagemirror.dev', resource: 'imagemirrorpolicies', verbs: ['list', 'watch'], namespaced: false },
   // leader-election.ts: in the lease namespace only.
   { group: 'coordination.k8s.io', resource: 'leases', verbs: ['get', 'create', 'update'], namespaced: true },
 ];

@@ -6,7 +6,7 @@
  * resourceVersion. The first completed list marks the cache synced (readiness).
  */
 import type { KubeConfig } from '@kubernetes/client-node';
-import { isGone, listObjects, watchObjects, type KubeObject, type WatchEvent } from './kube-http.js';
+import { KubeHttpError, isGone, listObjects, watchObjects, type KubeObject, type WatchEvent } from './kube-http.js';
 
 export interface ReflectorHandlers<T> {
   add?(obj: T): void;
@@ -36,6 +36,12 @@ export interface ReflectorOptions<T extends KubeObject> {
   /** A list request that takes longer than this is abandoned and retried. Default 60 s. */
   listTimeoutMs?: number;
   handlers?: ReflectorHandlers<T>;
+  /**
+   * A 404 on the list means the resource type is not served (its CRD is not installed), so no such
+   * object can exist: count it as an empty collection (synced) and list again every `recheckMs`
+   * (default 30 s). Any other error still keeps the cache unsynced.
+   */
+  absentIsEmpty?: { recheckMs?: number };
   onConnected?(connected: boolean): void;
   /** Called for every list after the first, with why. */
   onRelist?(reason: 'gone' | 'error'): void;
@@ -118,7 +124,10 @@ export class Reflector<T extends KubeObject> {
     while (!this.stopped) {
       try {
         if (needList) {
-          await this.relist();
+          if (!(await this.relist())) {
+            await this.sleep(this.o.absentIsEmpty?.recheckMs ?? 30_000);
+            continue;
+          }
           needList = false;
         }
         const started = Date.now();
@@ -157,15 +166,31 @@ export class Reflector<T extends KubeObject> {
   /** A watch opened successfully since the last list. */
   private watchedSinceList = true;
 
-  private async relist(): Promise<void> {
+  /** Whether the resource was served (false: absent, counted as empty under absentIsEmpty). */
+  private absent = false;
+
+  private async relist(): Promise<boolean> {
     const signal = AbortSignal.any([this.stopController.signal, AbortSignal.timeout(this.o.listTimeoutMs ?? 60_000)]);
-    const list = await listObjects<T>(
-      this.o.kubeconfig,
-      this.o.path,
-      { labelSelector: this.o.labelSelector, fieldSelector: this.o.fieldSelector },
-      signal,
-    );
-    if (this.stopped) return;
+    let list: { metadata?: { resourceVersion?: string }; items: T[] };
+    let served = true;
+    try {
+      list = await listObjects<T>(
+        this.o.kubeconfig,
+        this.o.path,
+        { labelSelector: this.o.labelSelector, fieldSelector: this.o.fieldSelector },
+        signal,
+      );
+    } catch (err) {
+      if (!(this.o.absentIsEmpty && err instanceof KubeHttpError && err.code === 404)) throw err;
+      list = { items: [] };
+      served = false;
+    }
+    if (served === this.absent) {
+      this.absent = !served;
+      const every = Math.round((this.o.absentIsEmpty?.recheckMs ?? 30_000) / 1000);
+      this.o.log?.info(served ? `watch ${this.o.name}: now served` : `watch ${this.o.name}: not served (404), counted as none; listing again every ${every} s`);
+    }
+    if (this.stopped) return served;
     const first = !this.isSynced;
     const fresh = new Map<string, T>();
     for (const item of list.items) fresh.set(Reflector.key(item), item);
@@ -188,6 +213,7 @@ export class Reflector<T extends KubeObject> {
       this.relists++;
       this.o.onRelist?.(this.relistReason);
     }
+    return served;
   }
 
   private async watchOnce(): Promise<WatchEnd> {

@@ -121,8 +121,13 @@ describe('ship: Helm chart', function () {
     assert.equal(pod.topologySpreadConstraints?.length, 1);
     assert.equal(pod.serviceAccountName, 'mirrors-image-mirror-controller');
     assert.equal(find(objs, 'PodDisruptionBudget').length, 1);
-    // Watching named namespaces: no cluster-wide access, a Role in each watched namespace.
-    assert.equal(find(objs, 'ClusterRole').length, 0);
+    // Watching named namespaces: a Role in each watched namespace; cluster-wide only the read of
+    // cluster-scoped ImageMirrorPolicies.
+    const clusterRoles = find(objs, 'ClusterRole') as unknown as Array<{ metadata: { name: string }; rules: unknown[] }>;
+    assert.deepEqual(
+      clusterRoles.map((r) => [r.metadata.name, r.rules]),
+      [['mirrors-image-mirror-controller-policies', [{ apiGroups: ['imagemirror.dev'], resources: ['imagemirrorpolicies'], verbs: ['list', 'watch'] }]]],
+    );
     const roles = find(objs, 'Role').map((r) => `${r.metadata.namespace}/${r.metadata.name}`).sort();
     assert.deepEqual(roles, ['ops/mirrors-image-mirror-controller-leader-election', 'team-a/mirrors-image-mirror-controller', 'team-b/mirrors-image-mirror-controller']);
     for (const rb of find(objs, 'RoleBinding')) {
@@ -144,11 +149,12 @@ describe('ship: Helm chart', function () {
     await assert.rejects(renderChart({ values: { serviceAccount: { create: false } } }), /serviceAccount\.name is required/);
   });
 
-  it('ships the CRD from crds/imagemirror.yaml unchanged (plus keep-on-uninstall)', async () => {
-    const source = await readFile(join(REPO_ROOT, 'crds', 'imagemirror.yaml'), 'utf8');
-    assert.equal(await readFile(join(CHART_DIR, 'files', 'crds', 'imagemirror.yaml'), 'utf8'), source, 'charts/.../files/crds/imagemirror.yaml differs from crds/imagemirror.yaml: copy it again');
-    const [crd] = find(defaults, 'CustomResourceDefinition');
-    assert.ok(crd, 'CRD not rendered with installCRDs=true');
+  for (const file of ['imagemirror.yaml', 'imagemirrorpolicy.yaml']) it(`ships the CRD from crds/${file} unchanged (plus keep-on-uninstall)`, async () => {
+    const source = await readFile(join(REPO_ROOT, 'crds', file), 'utf8');
+    assert.equal(await readFile(join(CHART_DIR, 'files', 'crds', file), 'utf8'), source, `charts/.../files/crds/${file} differs from crds/${file}: copy it again`);
+    const name = (parse(source) as K8sObject).metadata.name;
+    const crd = find(defaults, 'CustomResourceDefinition').find((c) => c.metadata.name === name);
+    assert.ok(crd, `CRD ${name} not rendered with installCRDs=true`);
     assert.equal(crd.metadata.annotations?.['helm.sh/resource-policy'], 'keep');
     const expected = parse(source) as K8sObject;
     const strip = (o: K8sObject) => {

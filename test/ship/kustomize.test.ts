@@ -18,7 +18,10 @@ describe('ship: kustomize install (deploy/)', function () {
   it('renders the namespace, CRD, RBAC, Deployment and Service, all in image-mirror-system', () => {
     assert.deepEqual(deploy.map(key).sort(), [
       'ClusterRole//image-mirror-controller',
+      'ClusterRole//image-mirror-controller-policies',
       'ClusterRoleBinding//image-mirror-controller',
+      'ClusterRoleBinding//image-mirror-controller-policies',
+      'CustomResourceDefinition//imagemirrorpolicies.imagemirror.dev',
       'CustomResourceDefinition//imagemirrors.imagemirror.dev',
       'Deployment/image-mirror-system/image-mirror-controller',
       'Namespace//image-mirror-system',
@@ -62,15 +65,18 @@ describe('ship: kustomize install (deploy/)', function () {
     assert.deepEqual((dep.spec as { selector: unknown }).selector, (hdep.spec as { selector: unknown }).selector);
   });
 
-  it('carries crds/imagemirror.yaml unchanged', async () => {
-    const source = await readFile(join(REPO_ROOT, 'crds', 'imagemirror.yaml'), 'utf8');
-    assert.equal(await readFile(join(REPO_ROOT, 'deploy', 'crds', 'imagemirror.yaml'), 'utf8'), source, 'deploy/crds/imagemirror.yaml differs from crds/imagemirror.yaml: copy it again');
-    const [crd] = find(deploy, 'CustomResourceDefinition');
-    const expected = parse(source) as K8sObject;
-    const { labels: _l, ...meta } = crd!.metadata;
-    const { labels: _e, ...expectedMeta } = expected.metadata;
-    assert.deepEqual({ ...crd, metadata: meta }, { ...expected, metadata: expectedMeta });
-  });
+  for (const file of ['imagemirror.yaml', 'imagemirrorpolicy.yaml']) {
+    it(`carries crds/${file} unchanged`, async () => {
+      const source = await readFile(join(REPO_ROOT, 'crds', file), 'utf8');
+      assert.equal(await readFile(join(REPO_ROOT, 'deploy', 'crds', file), 'utf8'), source, `deploy/crds/${file} differs from crds/${file}: copy it again`);
+      const expected = parse(source) as K8sObject;
+      const crd = find(deploy, 'CustomResourceDefinition').find((c) => c.metadata.name === expected.metadata.name);
+      assert.ok(crd, `${expected.metadata.name} not in deploy/`);
+      const { labels: _l, ...meta } = crd.metadata;
+      const { labels: _e, ...expectedMeta } = expected.metadata;
+      assert.deepEqual({ ...crd, metadata: meta }, { ...expected, metadata: expectedMeta });
+    });
+  }
 
   it('deploy/monitoring matches the chart: same ServiceMonitor, rules and dashboard', async () => {
     const mon = await kustomize(join(REPO_ROOT, 'deploy', 'monitoring'));

@@ -18,7 +18,9 @@ interface Rule {
 }
 
 // Leader election is the one call made only in the controller's own namespace (a Role there);
-// everything else is made in the watched namespaces (a ClusterRole, or a Role per watched namespace).
+// cluster-scoped resources (ImageMirrorPolicies) are read cluster-wide whatever is watched (a
+// ClusterRole); everything else is made in the watched namespaces (a ClusterRole, or a Role per
+// watched namespace).
 const CONTROLLER_NAMESPACE_ONLY = new Set(['coordination.k8s.io/leases']);
 
 /** `scope|group|resource|verb` for every permission; scope is `cluster` or the Role's namespace. */
@@ -44,7 +46,11 @@ function granted(objs: K8sObject[]): string[] {
 function expected(calls: ApiCall[], controllerNs: string, watched: string[] = []): string[] {
   const out = new Set<string>();
   for (const c of calls) {
-    const scopes = CONTROLLER_NAMESPACE_ONLY.has(`${c.group}/${c.resource}`) ? [`ns:${controllerNs}`] : watched.length ? watched.map((n) => `ns:${n}`) : ['cluster'];
+    const scopes = CONTROLLER_NAMESPACE_ONLY.has(`${c.group}/${c.resource}`)
+      ? [`ns:${controllerNs}`]
+      : c.namespaced === false || !watched.length
+        ? ['cluster']
+        : watched.map((n) => `ns:${n}`);
     for (const s of scopes) for (const v of c.verbs) out.add(`${s}|${c.group}|${c.resource}|${v}`);
   }
   return [...out].sort();
@@ -56,7 +62,7 @@ describe('ship: RBAC is exactly what the controller calls', function () {
 
   it('CONTROLLER_API_CALLS covers the calls the design names', () => {
     const flat = expected(calls, 'x');
-    for (const need of ['cluster|imagemirror.dev|imagemirrors|list', 'cluster|imagemirror.dev|imagemirrors|watch', 'cluster|imagemirror.dev|imagemirrors/status|patch', 'cluster||secrets|get', 'cluster||events|create', 'ns:x|coordination.k8s.io|leases|update']) {
+    for (const need of ['cluster|imagemirror.dev|imagemirrors|list', 'cluster|imagemirror.dev|imagemirrors|watch', 'cluster|imagemirror.dev|imagemirrors/status|patch', 'cluster||secrets|get', 'cluster||events|create', 'ns:x|coordination.k8s.io|leases|update', 'cluster|imagemirror.dev|imagemirrorpolicies|list', 'cluster|imagemirror.dev|imagemirrorpolicies|watch']) {
       assert.ok(flat.includes(need), `CONTROLLER_API_CALLS lacks ${need}`);
     }
   });
@@ -70,7 +76,7 @@ describe('ship: RBAC is exactly what the controller calls', function () {
     assert.deepEqual(granted(await renderChart({ namespace: 'ops' })), expected(calls, 'ops'));
   });
 
-  it('the chart watching named namespaces grants them per namespace, never cluster-wide', async () => {
+  it('the chart watching named namespaces grants them per namespace, cluster-wide only the cluster-scoped policies', async () => {
     const objs = await renderChart({ namespace: 'ops', values: { watchNamespaces: ['team-a', 'team-b'] } });
     assert.deepEqual(granted(objs), expected(calls, 'ops', ['team-a', 'team-b']));
   });
