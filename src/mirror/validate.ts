@@ -275,7 +275,7 @@ function validateSource(c: Checker, v: unknown): { spec: SourceSpec; canonical?:
   }
   c.unknownFields(path, v, SOURCE_FIELDS);
   const repo = c.repository(`${path}.repository`, get(v, 'repository'));
-  const spec: SourceSpec = { repository: repo?.raw ?? String(get(v, 'repository') ?? '') };
+  const spec: SourceSpec = { repository: repo?.raw ?? '' };
 
   const found = SELECTORS.filter((k) => get(v, k) !== undefined);
   if (found.length !== 1) {
@@ -367,7 +367,7 @@ function validateTargets(
     }
     c.unknownFields(p, t, TARGET_FIELDS);
     const repo = c.repository(`${p}.repository`, get(t, 'repository'));
-    const target: TargetSpec = { repository: repo?.raw ?? String(get(t, 'repository') ?? '') };
+    const target: TargetSpec = { repository: repo?.raw ?? '' };
     const hasTags = get(t, 'tags') !== undefined;
     const tags = c.tagList(`${p}.tags`, get(t, 'tags'));
     if (tags) target.tags = [...tags];

@@ -75,6 +75,19 @@ describe('selectTags', () => {
       assert.deepEqual(selectTags(src({ semver: '>=1.4, <2' }), tags), ['1.5.0', 'v1.4.3', '1.4.2', '1.4.0']);
       assert.deepEqual(selectTags(src({ semver: '>=1.4.0, <1.5.0' }), tags), ['v1.4.3', '1.4.2', '1.4.0']);
     });
+    it('normalizes in linear time: 400 000 characters of whitespace, commas and || in < 1 s (the regex split took minutes)', () => {
+      for (const unit of [' ', ' , ', '\t,\n', '|| ', ' ||,']) {
+        const s = `>=1${unit.repeat(Math.ceil(400_000 / unit.length))}<2`;
+        const t = performance.now();
+        const out = normalizeSemverRange(s);
+        const ms = performance.now() - t;
+        assert.ok(ms < 1000, `${JSON.stringify(unit)}: ${ms.toFixed(0)} ms`);
+        assert.ok(out.startsWith('>=1') && out.endsWith('<2') && !/\s\s|,/.test(out.replace(/ \|\| /g, '|')), out.slice(0, 40));
+      }
+    });
+    it('an empty || alternative is refused rather than read as "any version"', () => {
+      assert.throws(() => selectTags(src({ semver: '>=3 ||' }), tags), /^Error: not a valid semver range: ">=3 \|\|" \(an empty \|\| alternative would match every version\)$/);
+    });
     it('supports || alternatives', () => {
       assert.deepEqual(selectTags(src({ semver: '~1.3 || >=2' }), tags), ['v2.1.0', '2.0.0', '1.3.9']);
     });
