@@ -7,10 +7,19 @@
  * The registry client calls `authorization(scopes)` before each request and `onUnauthorized()` on a
  * 401, retrying once when it returns true. Token-endpoint failures are OciErrors whose messages name
  * the registry and the realm, never a password or token.
+ *
+ * Challenges are kept per repository on top of a registry-wide default: the first challenge that
+ * worked (a token was fetched with it) becomes the default every repository uses up front, so the
+ * common registry costs one 401 in all; a repository answering with another challenge keeps its
+ * own, and a realm that fails for one repository never replaces what the others use.
+ *
+ * A token fetch has a total deadline (headers and body) and a size cap enforced while reading.
  */
+import type { Readable } from 'node:stream';
 import { request, type Dispatcher } from 'undici';
-import { credentialAccount, type Credential, type CredentialProvider } from './credentials.js';
+import { credentialAccount, rememberCredential, type Credential, type CredentialProvider } from './credentials.js';
 import { OciError, isOciError, type OciErrorCode } from './errors.js';
+import { registerSecret } from './redact.js';
 import { isLoopbackRegistry } from './reference.js';
 
 export interface Challenge {
@@ -117,9 +126,24 @@ export interface AuthenticatorOptions {
   insecure?: boolean;
   /** OAuth2 `client_id` (default `image-mirror-controller`). */
   clientId?: string;
-  /** Token endpoint request timeout in ms (default 30 s). */
+  /** Total deadline per token request, headers and body, in ms (default TOKEN_DEADLINE_MS). */
   timeoutMs?: number;
+  /** Largest token response read, in bytes (default MAX_TOKEN_RESPONSE_BYTES). */
+  maxResponseBytes?: number;
 }
+
+/** A token endpoint has this long (connect, headers and body together) to answer one request. */
+export const TOKEN_DEADLINE_MS = 30_000;
+/**
+ * Token responses are a JWT and a few fields (Docker Hub's are ~5 KiB); anything past this is a
+ * hostile or broken endpoint, refused before it is buffered.
+ */
+export const MAX_TOKEN_RESPONSE_BYTES = 1024 * 1024;
+/**
+ * Repositories whose challenge differs from the registry default, remembered per registry. Past
+ * this the least recently learned is forgotten, which costs that repository one 401 again.
+ */
+export const MAX_CHALLENGE_OVERRIDES = 1024;
 
 interface KnownChallenge {
   scheme: 'basic' | 'bearer';
@@ -140,6 +164,17 @@ interface CachedToken {
 
 const DEFAULT_EXPIRES_IN_S = 60;
 const RENEW_EARLY_MS = 5000;
+
+function sameChallenge(a: KnownChallenge | undefined, b: KnownChallenge | undefined): boolean {
+  return !!a && !!b && a.scheme === b.scheme && a.realm === b.realm && a.service === b.service;
+}
+
+/** `repository:<name>` of the first scope: the unit a registry's challenge may vary by. */
+function scopeResource(scopes: string[]): string {
+  const s = scopes[0] ?? '';
+  const i = s.lastIndexOf(':');
+  return i > 0 ? s.slice(0, i) : s;
+}
 
 function basicHeader(username: string, password: string): string {
   return `Basic ${Buffer.from(`${username}:${password}`, 'utf8').toString('base64')}`;
@@ -163,8 +198,13 @@ export class Authenticator {
   private readonly onTokenRequest: AuthenticatorOptions['onTokenRequest'];
   private readonly insecure: boolean;
   private readonly clientId: string;
-  private readonly timeoutMs: number;
-  private challenge: KnownChallenge | undefined;
+  private timeoutMs: number;
+  private readonly timeoutFixed: boolean;
+  private readonly maxResponseBytes: number;
+  /** The challenge every repository uses until it answers with its own. */
+  private defaultChallenge: KnownChallenge | undefined;
+  /** Scope resource → a challenge that differs from the default (insertion order = age). */
+  private readonly overrides = new Map<string, KnownChallenge>();
   private readonly tokens = new Map<string, CachedToken>();
   private readonly inflight = new Map<string, Promise<CachedToken>>();
   /** Keys that just had a 401 and whose next token is the retry. */
@@ -180,16 +220,50 @@ export class Authenticator {
     this.onTokenRequest = o.onTokenRequest;
     this.insecure = o.insecure ?? false;
     this.clientId = o.clientId ?? 'image-mirror-controller';
-    this.timeoutMs = o.timeoutMs ?? 30000;
+    this.timeoutMs = o.timeoutMs ?? TOKEN_DEADLINE_MS;
+    this.timeoutFixed = o.timeoutMs !== undefined;
+    this.maxResponseBytes = o.maxResponseBytes ?? MAX_TOKEN_RESPONSE_BYTES;
+  }
+
+  /**
+   * The token deadline configured with the registry's other timeouts; an explicit `timeoutMs`
+   * given to the constructor wins.
+   */
+  useDeadline(ms: number | undefined): void {
+    if (ms !== undefined && !this.timeoutFixed) this.timeoutMs = ms;
+  }
+
+  private challengeFor(scopes: string[]): KnownChallenge | undefined {
+    return this.overrides.get(scopeResource(scopes)) ?? this.defaultChallenge;
+  }
+
+  private setOverride(resource: string, ch: KnownChallenge): void {
+    this.overrides.delete(resource);
+    if (sameChallenge(ch, this.defaultChallenge)) return;
+    this.overrides.set(resource, ch);
+    while (this.overrides.size > MAX_CHALLENGE_OVERRIDES) this.overrides.delete(this.overrides.keys().next().value as string);
+  }
+
+  /** A challenge proved usable becomes the default if there is none yet. */
+  private proven(ch: KnownChallenge): void {
+    if (this.defaultChallenge) return;
+    this.defaultChallenge = ch;
+    for (const [r, c] of this.overrides) if (sameChallenge(c, ch)) this.overrides.delete(r);
+  }
+
+  /** Repositories holding a challenge of their own (for tests of the bound). */
+  get overrideCount(): number {
+    return this.overrides.size;
   }
 
   async authorization(scopes: string[]): Promise<string | undefined> {
-    const ch = this.challenge;
+    const ch = this.challengeFor(scopes);
     if (!ch) return undefined;
     const cred = await this.credential();
     if (ch.scheme === 'basic') return cred?.kind === 'basic' ? basicHeader(cred.username, cred.password) : undefined;
     if (cred?.kind === 'registryToken') return `Bearer ${cred.registryToken}`;
     const t = await this.token(ch, scopes, cred);
+    this.proven(ch);
     return `Bearer ${t.token}`;
   }
 
@@ -204,17 +278,17 @@ export class Authenticator {
         : undefined;
     if (!next) return false;
     const cred = await this.credential();
-    const key = this.key(scopes, cred);
-    const prev = this.challenge;
-    const changed = !prev || prev.scheme !== next.scheme || prev.realm !== next.realm || prev.service !== next.service;
-    if (changed) {
-      this.challenge = next;
-      this.tokens.clear();
-      this.retrying.clear();
+    const prev = this.challengeFor(scopes);
+    if (!sameChallenge(prev, next)) {
+      // This repository's own challenge; others keep theirs (and the default) whatever it is.
+      this.setOverride(scopeResource(scopes), next);
+      // Nothing can fail before the registry judges Basic or a static token: usable as the default.
+      if (next.scheme === 'basic' || cred?.kind === 'registryToken') this.proven(next);
       if (next.scheme === 'basic') return cred?.kind === 'basic';
-      this.retrying.add(key);
+      this.retrying.add(this.key(next, scopes, cred));
       return true;
     }
+    const key = this.key(next, scopes, cred);
     // The same Basic credentials or the same static token would be refused again.
     if (next.scheme === 'basic' || cred?.kind === 'registryToken') return false;
     const cached = this.tokens.get(key);
@@ -230,7 +304,10 @@ export class Authenticator {
 
   private async credential(): Promise<Credential | undefined> {
     try {
-      return await this.credentials.get(this.registry);
+      const c = await this.credentials.get(this.registry);
+      // Whatever provider produced it (a Secret, a cloud exchange, a test), it is a secret now.
+      rememberCredential(c);
+      return c;
     } catch (e) {
       if (isOciError(e)) throw e;
       const msg = e instanceof Error ? (e.message.split('\n')[0] ?? e.name) : String(e);
@@ -238,12 +315,13 @@ export class Authenticator {
     }
   }
 
-  private key(scopes: string[], cred: Credential | undefined): string {
-    return `${this.registry}\n${credentialAccount(cred)}\n${[...new Set(scopes)].sort().join(' ')}`;
+  /** Tokens belong to the realm and service that minted them. */
+  private key(ch: KnownChallenge, scopes: string[], cred: Credential | undefined): string {
+    return `${ch.realm ?? ''}\n${ch.service ?? ''}\n${credentialAccount(cred)}\n${[...new Set(scopes)].sort().join(' ')}`;
   }
 
   private async token(ch: KnownChallenge, scopes: string[], cred: Credential | undefined): Promise<CachedToken> {
-    const key = this.key(scopes, cred);
+    const key = this.key(ch, scopes, cred);
     const cached = this.tokens.get(key);
     if (cached && this.now() < cached.renewAt) {
       cached.reused = true;
@@ -255,11 +333,8 @@ export class Authenticator {
       try {
         const t = await this.fetchToken(ch, scopes, cred);
         this.retrying.delete(key);
-        // A challenge change while fetching makes this token meaningless for the new one.
-        if (this.challenge === ch) {
-          this.prune();
-          this.tokens.set(key, t);
-        }
+        this.prune();
+        this.tokens.set(key, t);
         return t;
       } finally {
         this.inflight.delete(key);
@@ -294,30 +369,28 @@ export class Authenticator {
       throw this.fail('UNAUTHORIZED', `refusing to send credentials for ${this.registry} to plain-HTTP token realm ${label} (mark the registry insecure to allow it)`);
     }
     const started = this.now();
-    let body: TokenResponse;
+    const where = { registry: this.registry, label };
+    let grant: TokenGrant;
     if (cred?.kind === 'identityToken') {
       const refresh = this.rotatedRefresh.get(cred.identityToken) ?? cred.identityToken;
       const r = await this.call(url, label, 'POST', scopes, ch.service, { refresh });
       if (r.status === 404) {
-        body = await this.expect(label, await this.call(url, label, 'GET', scopes, ch.service, { basic: [cred.username ?? '<token>', refresh] }));
+        grant = parseTokenResponse(await this.call(url, label, 'GET', scopes, ch.service, { basic: [cred.username ?? '<token>', refresh] }), where);
       } else {
-        body = await this.expect(label, r);
-        if (body.refresh_token && body.refresh_token !== refresh) this.rotatedRefresh.set(cred.identityToken, body.refresh_token);
+        grant = parseTokenResponse(r, where);
+        if (grant.refreshToken && grant.refreshToken !== refresh) this.rotatedRefresh.set(cred.identityToken, grant.refreshToken);
       }
     } else {
       const basic: [string, string] | undefined = cred?.kind === 'basic' ? [cred.username, cred.password] : undefined;
-      body = await this.expect(label, await this.call(url, label, 'GET', scopes, ch.service, { basic }));
+      grant = parseTokenResponse(await this.call(url, label, 'GET', scopes, ch.service, { basic }), where);
     }
-    const token = typeof body.token === 'string' && body.token ? body.token : typeof body.access_token === 'string' ? body.access_token : '';
-    if (!token) throw this.fail('PROTOCOL', `token endpoint ${label} for ${this.registry} returned no token`);
-    const expiresIn = Number(body.expires_in);
-    const lifetimeMs = (Number.isFinite(expiresIn) && expiresIn > 0 ? expiresIn : DEFAULT_EXPIRES_IN_S) * 1000;
+    const lifetimeMs = (grant.expiresInS ?? DEFAULT_EXPIRES_IN_S) * 1000;
     let issued = started;
-    const serverIssued = typeof body.issued_at === 'string' ? Date.parse(body.issued_at) : NaN;
+    const serverIssued = grant.issuedAt ?? NaN;
     // Trust the server's issue time only when it says the token is older than our clock does and
     // still alive: a skewed clock must never make a token look valid for longer.
     if (Number.isFinite(serverIssued) && serverIssued < started && started - serverIssued < lifetimeMs) issued = serverIssued;
-    return { token, renewAt: issued + lifetimeMs - Math.min(RENEW_EARLY_MS, lifetimeMs / 2), reused: false };
+    return { token: grant.token, renewAt: issued + lifetimeMs - Math.min(RENEW_EARLY_MS, lifetimeMs / 2), reused: false };
   }
 
   private async call(
@@ -348,48 +421,112 @@ export class Authenticator {
       payload = form.toString();
       headers['content-type'] = 'application/x-www-form-urlencoded';
     }
+    const where = `token request for ${this.registry} to ${label}`;
+    const deadline = new AbortController();
+    const timedOut = this.fail('TIMEOUT', `${where} timed out (no complete answer within ${seconds(this.timeoutMs)})`);
+    const timer = setTimeout(() => deadline.abort(timedOut), this.timeoutMs);
+    let status: number | 'error' = 'error';
     try {
-      const res = await request(u, {
-        method,
-        headers,
-        body: payload,
-        dispatcher: this.dispatcher,
-        headersTimeout: this.timeoutMs,
-        bodyTimeout: this.timeoutMs,
-      });
-      const text = await res.body.text();
-      this.onTokenRequest?.({ realm: label, status: res.statusCode });
+      const res = await request(u, { method, headers, body: payload, dispatcher: this.dispatcher, signal: deadline.signal });
+      status = res.statusCode;
+      const text = await readTokenBody(res.body, header(res.headers, 'content-length'), this.maxResponseBytes, () =>
+        this.fail('PROTOCOL', `${where}: response larger than ${this.maxResponseBytes} bytes`),
+      );
       return { status: res.statusCode, text };
     } catch (e) {
-      this.onTokenRequest?.({ realm: label, status: 'error' });
+      status = 'error';
+      if (deadline.signal.aborted) throw timedOut;
+      if (isOciError(e)) throw e;
       const code = (e as { code?: string }).code ?? '';
       const timeout = /TIMEOUT/.test(code);
-      throw this.fail(timeout ? 'TIMEOUT' : 'NETWORK', `token request for ${this.registry} to ${label} failed: ${timeout ? 'timed out' : code || (e instanceof Error ? e.message.split('\n')[0] : String(e))}`);
+      throw this.fail(timeout ? 'TIMEOUT' : 'NETWORK', `${where} failed: ${timeout ? 'timed out' : code || (e instanceof Error ? e.message.split('\n')[0] : String(e))}`);
+    } finally {
+      clearTimeout(timer);
+      this.onTokenRequest?.({ realm: label, status });
     }
-  }
-
-  private async expect(label: string, r: { status: number; text: string }): Promise<TokenResponse> {
-    const where = `token endpoint ${label} for ${this.registry}`;
-    if (r.status === 401) throw this.fail('UNAUTHORIZED', `${where} refused the credentials (401)`, 401);
-    if (r.status === 403) throw this.fail('DENIED', `${where} denied access (403)`, 403);
-    if (r.status === 429) throw this.fail('TOO_MANY_REQUESTS', `${where} is rate limiting (429)`, 429);
-    if (r.status >= 500) throw this.fail('SERVER_ERROR', `${where} failed (${r.status})`, r.status);
-    if (r.status === 404) throw this.fail('PROTOCOL', `${where} not found (404)`, 404);
-    if (r.status < 200 || r.status >= 300) throw this.fail('DENIED', `${where} answered ${r.status}`, r.status);
-    try {
-      const v: unknown = JSON.parse(r.text);
-      if (v && typeof v === 'object') return v as TokenResponse;
-    } catch {
-      // fall through
-    }
-    throw this.fail('PROTOCOL', `${where} returned a response that is not a JSON object`);
   }
 }
 
-interface TokenResponse {
-  token?: unknown;
-  access_token?: unknown;
-  expires_in?: unknown;
-  issued_at?: unknown;
-  refresh_token?: string;
+function seconds(ms: number): string {
+  return `${Number((ms / 1000).toFixed(3))} s`;
+}
+
+function header(h: Record<string, string | string[] | undefined>, name: string): string | undefined {
+  const v = h[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/**
+ * Reads a token response body, refusing it (and dropping the connection) as soon as it is known
+ * to exceed `max` bytes: from Content-Length before reading, or while streaming.
+ */
+export async function readTokenBody(body: Readable, contentLength: string | undefined, max: number, tooLarge: () => OciError): Promise<string> {
+  const drop = (): void => {
+    body.on('error', () => undefined);
+    body.destroy();
+  };
+  if (contentLength !== undefined && Number(contentLength) > max) {
+    drop();
+    throw tooLarge();
+  }
+  const parts: Buffer[] = [];
+  let n = 0;
+  for await (const c of body) {
+    const b = c as Buffer;
+    n += b.length;
+    if (n > max) {
+      drop();
+      throw tooLarge();
+    }
+    parts.push(b);
+  }
+  return Buffer.concat(parts).toString('utf8');
+}
+
+/** What a token endpoint granted, normalized. */
+export interface TokenGrant {
+  token: string;
+  /** Positive lifetime in seconds, when the server gave a usable one. */
+  expiresInS?: number;
+  /** Server's issue time (ms since the epoch), when readable. */
+  issuedAt?: number;
+  refreshToken?: string;
+}
+
+/**
+ * A token endpoint's answer → the grant, or a typed OciError naming the endpoint (never quoting
+ * the body, which may hold someone's token). Tokens found are registered for redaction.
+ */
+export function parseTokenResponse(r: { status: number; text: string }, where: { registry: string; label: string }): TokenGrant {
+  const w = `token endpoint ${where.label} for ${where.registry}`;
+  const fail = (code: OciErrorCode, message: string, status?: number): OciError =>
+    new OciError({ code, message, status, registry: where.registry, retryable: code === 'SERVER_ERROR' || code === 'TOO_MANY_REQUESTS' });
+  if (r.status === 401) throw fail('UNAUTHORIZED', `${w} refused the credentials (401)`, 401);
+  if (r.status === 403) throw fail('DENIED', `${w} denied access (403)`, 403);
+  if (r.status === 429) throw fail('TOO_MANY_REQUESTS', `${w} is rate limiting (429)`, 429);
+  if (r.status >= 500) throw fail('SERVER_ERROR', `${w} failed (${r.status})`, r.status);
+  if (r.status === 404) throw fail('PROTOCOL', `${w} not found (404)`, 404);
+  if (r.status < 200 || r.status >= 300) throw fail('DENIED', `${w} answered ${r.status}`, r.status);
+  let v: unknown;
+  try {
+    v = JSON.parse(r.text);
+  } catch {
+    throw fail('PROTOCOL', `${w} returned a response that is not a JSON object`);
+  }
+  if (!v || typeof v !== 'object' || Array.isArray(v)) throw fail('PROTOCOL', `${w} returned a response that is not a JSON object`);
+  const body = v as Record<string, unknown>;
+  const refreshToken = typeof body.refresh_token === 'string' && body.refresh_token ? body.refresh_token : undefined;
+  registerSecret(refreshToken);
+  const token = typeof body.token === 'string' && body.token ? body.token : typeof body.access_token === 'string' ? body.access_token : '';
+  if (!token) throw fail('PROTOCOL', `${w} returned no token`);
+  registerSecret(token, 'token');
+  if (typeof body.access_token === 'string') registerSecret(body.access_token, 'token');
+  const expiresIn = Number(body.expires_in);
+  const issuedAt = typeof body.issued_at === 'string' ? Date.parse(body.issued_at) : NaN;
+  return {
+    token,
+    ...(Number.isFinite(expiresIn) && expiresIn > 0 ? { expiresInS: expiresIn } : {}),
+    ...(Number.isFinite(issuedAt) ? { issuedAt } : {}),
+    ...(refreshToken ? { refreshToken } : {}),
+  };
 }

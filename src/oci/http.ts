@@ -2,8 +2,17 @@
  * The base transport: one HTTP exchange with a registry over undici, nothing else. Auth and retries
  * are layered above it (registry.ts), go-containerregistry style. Maps transport failures and
  * error responses to OciError.
+ *
+ * No exchange can hold a worker forever, however slowly a registry answers: undici's timeouts are
+ * idle timeouts (one byte every few seconds resets them), so every request also gets
+ *  - a total deadline (headers and body) when it is a bounded exchange: HEAD, manifests, tag and
+ *    referrer pages, upload session requests;
+ *  - a minimum transfer rate when it moves a blob body (a GET of /blobs/<digest>, a streamed or
+ *    PATCHed upload), like curl's --speed-limit/--speed-time: fewer than `lowSpeedBytes` in a
+ *    window of `lowSpeedWindowMs` while the registry (not our side) is the one holding up the
+ *    transfer is a TIMEOUT. Its headers, and an upload's answer, get the total deadline.
  */
-import type { Readable } from 'node:stream';
+import { pipeline, Readable, Transform, type TransformCallback } from 'node:stream';
 import { Agent, interceptors, type Dispatcher } from 'undici';
 import { OciError, type OciErrorCode } from './errors.js';
 import { parseRetryAfter } from './retry.js';
@@ -15,12 +24,36 @@ export interface RequestEvent {
   bytes?: number;
 }
 
+/** Total deadline for a bounded exchange, from sending the request to the last body byte. */
+export const REQUEST_DEADLINE_MS = 120_000;
+/** A blob transfer moving fewer bytes than this per LOW_SPEED_WINDOW_MS is abandoned (~550 B/s). */
+export const LOW_SPEED_BYTES = 16 * 1024;
+export const LOW_SPEED_WINDOW_MS = 30_000;
+/** Buffer bodies larger than this are sent in slices of it, so their upload rate can be measured. */
+const UPLOAD_SLICE_BYTES = 64 * 1024;
+
+export interface TransportTimeouts {
+  connectMs?: number;
+  /** Idle time waiting for response headers (undici headersTimeout). */
+  headersMs?: number;
+  /** Idle time between body chunks (undici bodyTimeout). */
+  bodyIdleMs?: number;
+  /** Total deadline per bounded exchange (default REQUEST_DEADLINE_MS). */
+  requestMs?: number;
+  /** Minimum bytes per window for blob bodies (default LOW_SPEED_BYTES). */
+  lowSpeedBytes?: number;
+  /** The window of the minimum transfer rate (default LOW_SPEED_WINDOW_MS). */
+  lowSpeedWindowMs?: number;
+  /** Total deadline per token request (default TOKEN_DEADLINE_MS in auth.ts). */
+  tokenMs?: number;
+}
+
 export interface TransportOptions {
   insecure?: boolean;
   /** Plain HTTP without probing TLS (loopback registries). */
   plainHttp?: boolean;
   onRequest?: (e: RequestEvent) => void;
-  timeouts?: { connectMs?: number; headersMs?: number; bodyIdleMs?: number };
+  timeouts?: TransportTimeouts;
   connections?: number;
   userAgent?: string;
 }
@@ -36,6 +69,8 @@ export interface HttpRequest {
   /** Follow redirects (blob and manifest reads). Authorization is dropped on a change of origin. */
   followRedirects?: boolean;
   signal?: AbortSignal;
+  /** What this request does, for a timeout's message (e.g. `GET blob host/repo@sha256:…`). */
+  label?: string;
 }
 
 export interface HttpResponse {
@@ -60,8 +95,11 @@ const HIGH_WATER_MARK = 1 << 20;
 
 export class Transport {
   private readonly agent: Agent;
+  private readonly direct: Dispatcher;
   private readonly redirecting: Dispatcher;
   private scheme: Promise<'https' | 'http'> | undefined;
+  /** The deadlines in force (defaults filled in). */
+  readonly limits: Required<Pick<TransportTimeouts, 'requestMs' | 'lowSpeedBytes' | 'lowSpeedWindowMs'>> & Pick<TransportTimeouts, 'tokenMs'>;
 
   constructor(
     readonly registry: string,
@@ -73,9 +111,16 @@ export class Transport {
       bodyTimeout: o.timeouts?.bodyIdleMs ?? 60_000,
       connections: o.connections ?? 8,
     });
-    this.redirecting = this.agent.compose(interceptors.redirect({ maxRedirections: 5 }));
+    this.direct = this.agent.compose(meteringInterceptor);
+    this.redirecting = this.agent.compose(interceptors.redirect({ maxRedirections: 5 }), meteringInterceptor);
     if (o.plainHttp) this.scheme = Promise.resolve('http');
     else if (!o.insecure) this.scheme = Promise.resolve('https');
+    this.limits = {
+      requestMs: positive(o.timeouts?.requestMs) ?? REQUEST_DEADLINE_MS,
+      lowSpeedBytes: positive(o.timeouts?.lowSpeedBytes) ?? LOW_SPEED_BYTES,
+      lowSpeedWindowMs: positive(o.timeouts?.lowSpeedWindowMs) ?? LOW_SPEED_WINDOW_MS,
+      tokenMs: positive(o.timeouts?.tokenMs),
+    };
   }
 
   /** A dispatcher other components (the token client) may share; it verifies TLS unless insecure. */
@@ -90,16 +135,20 @@ export class Transport {
 
   /** insecure: HTTPS without verification, or plain HTTP when the host speaks no TLS. */
   private async probeScheme(): Promise<'https' | 'http'> {
+    const guard = new RequestGuard(this.registry, `GET /v2/ on ${this.registry}`, this.limits);
+    guard.deadline(this.limits.requestMs, 'no complete response');
     try {
-      const r = await this.agent.request({ origin: `https://${this.registry}`, path: '/v2/', method: 'GET', headers: this.baseHeaders() });
+      const r = await this.agent.request({ origin: `https://${this.registry}`, path: '/v2/', method: 'GET', headers: this.baseHeaders(), signal: guard.signal });
       await r.body.dump();
       this.o.onRequest?.({ registry: this.registry, method: 'GET', status: r.statusCode });
       return 'https';
     } catch (e) {
       const code = (e as { code?: string }).code ?? '';
-      if (TLS_MISMATCH.has(code) || /wrong version number|packet length too long/i.test(String(e))) return 'http';
+      if (!guard.error && (TLS_MISMATCH.has(code) || /wrong version number|packet length too long/i.test(String(e)))) return 'http';
       this.scheme = undefined;
-      throw transportError(e, this.registry, 'GET /v2/');
+      throw guard.error ?? transportError(e, this.registry, 'GET /v2/');
+    } finally {
+      guard.close();
     }
   }
 
@@ -109,21 +158,28 @@ export class Transport {
 
   async send(req: HttpRequest): Promise<HttpResponse> {
     const url = new URL(req.url, (await this.baseUrl()) + '/');
-    const dispatcher = req.followRedirects ? this.redirecting : this.agent;
+    const dispatcher = req.followRedirects ? this.redirecting : this.direct;
     const headers = { ...this.baseHeaders(), ...req.headers };
+    const kind = transferKind(req, url);
+    const guard = new RequestGuard(this.registry, req.label ?? `${req.method} ${url.pathname} on ${this.registry}`, this.limits, req.signal);
+    let body = req.body ?? null;
+    if (kind === 'upload' && body) body = guard.meterUpload(body);
+    else guard.deadline(this.limits.requestMs, kind === 'download' ? 'no response' : 'no complete response');
     try {
       const r = await dispatcher.request({
         origin: url.origin,
         path: url.pathname + url.search,
         method: req.method,
         headers,
-        body: req.body ?? null,
-        signal: req.signal,
+        body,
+        signal: guard.signal,
         highWaterMark: HIGH_WATER_MARK,
         // undici closes the connection after every HEAD unless told otherwise; HEADs are most of
         // what a resync sends, and a new connection each (a TLS handshake on real registries) is slow.
         reset: false,
-      });
+        ...(kind === 'download' ? { [METER]: guard.meter } : {}),
+      } as Dispatcher.RequestOptions);
+      guard.onResponse(r.body as Readable, kind);
       const len = r.headers['content-length'];
       const respBytes = typeof len === 'string' ? Number(len) : undefined;
       this.o.onRequest?.({ registry: this.registry, method: req.method, status: r.statusCode, bytes: req.bodyBytes ?? respBytes });
@@ -133,13 +189,188 @@ export class Transport {
       const redirected = last instanceof URL && last.origin !== url.origin;
       return { status: r.statusCode, headers: r.headers, body: r.body as HttpResponse['body'], url, redirected };
     } catch (e) {
+      guard.close();
       this.o.onRequest?.({ registry: this.registry, method: req.method, status: 'error' });
-      throw transportError(e, this.registry, `${req.method} ${url.pathname}`);
+      throw guard.error ?? transportError(e, this.registry, `${req.method} ${url.pathname}`);
     }
   }
 
   async close(): Promise<void> {
     await this.agent.close();
+  }
+}
+
+function positive(n: number | undefined): number | undefined {
+  return n !== undefined && Number.isFinite(n) && n > 0 ? n : undefined;
+}
+
+type TransferKind = 'exchange' | 'download' | 'upload';
+
+/** `/v2/<name>/blobs/<algorithm>:<hex>` (not `/blobs/uploads/…`). */
+const BLOB_PATH = /^\/v2\/.+\/blobs\/[^/:]+:[^/]+$/;
+
+function isStream(b: unknown): b is Readable {
+  return typeof (b as Readable | undefined)?.pipe === 'function';
+}
+
+/**
+ * Which rule bounds a request: blob bodies are as long as the blob, so only their rate can be
+ * judged; everything else is small and gets a total deadline.
+ */
+function transferKind(req: HttpRequest, url: URL): TransferKind {
+  if (isStream(req.body)) return 'upload';
+  if (req.method === 'PATCH' && req.body && req.body.byteLength > 0) return 'upload';
+  if (req.method === 'GET' && BLOB_PATH.test(url.pathname)) return 'download';
+  return 'exchange';
+}
+
+/** Counts response body bytes as they arrive, for requests that carry a meter. */
+const METER = Symbol('imc.meter');
+interface Meter {
+  add(bytes: number): void;
+}
+
+const meteringInterceptor: Dispatcher.DispatcherComposeInterceptor = (dispatch) => (opts, handler) => {
+  const meter = (opts as { [METER]?: Meter })[METER];
+  if (!meter) return dispatch(opts, handler);
+  return dispatch(opts, {
+    onRequestStart: (c, ctx) => handler.onRequestStart?.(c, ctx),
+    onRequestUpgrade: (c, status, headers, socket) => handler.onRequestUpgrade?.(c, status, headers, socket),
+    onResponseStart: (c, status, headers, message) => handler.onResponseStart?.(c, status, headers, message),
+    onResponseData: (c, chunk) => {
+      meter.add(chunk.length);
+      return handler.onResponseData?.(c, chunk);
+    },
+    onResponseEnd: (c, trailers) => handler.onResponseEnd?.(c, trailers),
+    onResponseError: (c, err) => handler.onResponseError?.(c, err),
+  });
+};
+
+/** A Buffer as a stream of slices, so the bytes the registry takes can be counted as it takes them. */
+function sliced(b: Buffer | Uint8Array): Readable {
+  const buf = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+  function* slices(): Generator<Buffer> {
+    for (let i = 0; i < buf.length; i += UPLOAD_SLICE_BYTES) yield buf.subarray(i, i + UPLOAD_SLICE_BYTES);
+  }
+  return Readable.from(slices(), { objectMode: false });
+}
+
+function seconds(ms: number): string {
+  return `${Number((ms / 1000).toFixed(3))} s`;
+}
+
+/**
+ * The deadlines of one request. Aborting its signal with the TIMEOUT error makes undici reject
+ * the request, or destroy the response body with that error once headers are in, so whoever
+ * awaits or reads sees the TIMEOUT.
+ */
+class RequestGuard {
+  private readonly ac = new AbortController();
+  error: OciError | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private ticker: NodeJS.Timeout | undefined;
+  private windowBytes = 0;
+  private closed = false;
+  private unlink: (() => void) | undefined;
+  readonly meter: Meter = { add: (n) => void (this.windowBytes += n) };
+
+  constructor(
+    private readonly registry: string,
+    private readonly what: string,
+    private readonly limits: Transport['limits'],
+    outer?: AbortSignal,
+  ) {
+    if (outer?.aborted) this.ac.abort(outer.reason);
+    else if (outer) {
+      const onAbort = (): void => this.ac.abort(outer.reason);
+      outer.addEventListener('abort', onAbort, { once: true });
+      this.unlink = () => outer.removeEventListener('abort', onAbort);
+    }
+  }
+
+  get signal(): AbortSignal {
+    return this.ac.signal;
+  }
+
+  private fail(detail: string): void {
+    if (this.closed || this.error) return;
+    this.error = new OciError({ code: 'TIMEOUT', message: `${this.what}: timed out (${detail})`, registry: this.registry });
+    this.stopTimers();
+    this.ac.abort(this.error);
+  }
+
+  /** A total deadline from now; `detail` says what did not happen in time. */
+  deadline(ms: number, detail: string): void {
+    if (this.closed) return;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.fail(`${detail} within ${seconds(ms)}`), ms);
+    // The request's own socket keeps the process alive while it matters; this timer must not.
+    this.timer.unref();
+  }
+
+  /** The minimum transfer rate from now; `stalled()` says whether the registry is the holdup. */
+  private rate(stalled: () => boolean, detail: string): void {
+    if (this.closed) return;
+    const { lowSpeedBytes: min, lowSpeedWindowMs: window } = this.limits;
+    this.windowBytes = 0;
+    clearInterval(this.ticker);
+    this.ticker = setInterval(() => {
+      if (this.windowBytes < min && stalled()) this.fail(`${detail} fewer than ${min} bytes in ${seconds(window)}`);
+      this.windowBytes = 0;
+    }, window);
+    this.ticker.unref();
+  }
+
+  /**
+   * Streams an upload body through a counter. The registry is the holdup when bytes wait in the
+   * counter for undici to send them; an empty counter means the source is slow, which is the
+   * source download's rate rule to judge. Once the body is sent, the answer gets the deadline.
+   */
+  meterUpload(body: Buffer | Uint8Array | Readable): Readable {
+    const source = isStream(body) ? body : sliced(body);
+    const meter = this.meter;
+    const counter = new Transform({
+      transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback) {
+        meter.add(chunk.length);
+        cb(null, chunk);
+      },
+    });
+    pipeline(source, counter, () => undefined);
+    counter.once('end', () => {
+      clearInterval(this.ticker);
+      this.deadline(this.limits.requestMs, 'no complete response after the upload');
+    });
+    this.rate(() => counter.readableLength > 0 || counter.writableLength > 0, 'the registry took');
+    return counter;
+  }
+
+  /** Headers are in: the body gets the rule of its kind until it is consumed or dropped. */
+  onResponse(body: Readable, kind: TransferKind): void {
+    const done = (): void => this.close();
+    body.once('end', done);
+    body.once('close', done);
+    body.once('error', done);
+    if (kind === 'download') {
+      clearTimeout(this.timer);
+      // Bytes waiting in the body mean our side is not reading (backpressure), not a slow registry.
+      this.rate(() => body.readableLength === 0, 'the registry sent');
+    } else if (kind === 'upload' && !this.timer) {
+      // Answered before the body was all sent (an early refusal): bound the answer.
+      clearInterval(this.ticker);
+      this.deadline(this.limits.requestMs, 'no complete response');
+    }
+  }
+
+  private stopTimers(): void {
+    clearTimeout(this.timer);
+    clearInterval(this.ticker);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.stopTimers();
+    this.unlink?.();
   }
 }
 

@@ -15,11 +15,12 @@
 export const REDACTED = '[REDACTED]';
 
 /**
- * Shorter values are not registered: replacing every `abc` in a message would garble it while
- * hiding nothing a guesser could not try. The patterns still cover such secrets in credential
- * syntax (`Basic …`, `password=…`).
+ * Shorter values are not registered: a password such as `nope` or `right` would turn up as a word
+ * in unrelated messages (a repository called `nope/app`) and garble them, and such a password is
+ * guessable anyway. The patterns still cover short secrets in credential syntax (`Basic …`,
+ * `password=…`), and `user:password` in base64 is registered when it is long enough.
  */
-export const MIN_SECRET_LENGTH = 4;
+export const MIN_SECRET_LENGTH = 8;
 
 /**
  * Long-lived credentials kept (most recently registered win). A controller with thousands of

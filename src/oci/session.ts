@@ -35,7 +35,10 @@ export class RegistrySession {
     readonly transport: Transport,
     readonly auth: Authenticator,
     readonly retry: RetryPolicy,
-  ) {}
+  ) {
+    // Token requests are exchanges with the registry's auth service: same timeouts configuration.
+    auth.useDeadline(transport.limits.tokenMs);
+  }
 
   async request(op: RequestOp): Promise<HttpResponse> {
     const replayable = op.body === undefined || typeof op.body !== 'function';
@@ -45,8 +48,9 @@ export class RegistrySession {
 
   private async authenticated(op: RequestOp): Promise<HttpResponse> {
     const base = await this.transport.baseUrl();
-    // Upload Locations and Link pages may point elsewhere; credentials stay with the registry.
-    const sameHost = new URL(op.url, base + '/').host === new URL(base).host;
+    // Upload Locations and Link pages may point elsewhere; credentials go only to the API's own
+    // origin: same scheme, host and port (an http:// Location on an https registry gets none).
+    const sameHost = sameOrigin(new URL(op.url, base + '/'), new URL(base));
     for (let reauthed = false; ; reauthed = true) {
       const headers: Record<string, string> = { ...op.headers };
       if (sameHost) {
@@ -62,6 +66,7 @@ export class RegistrySession {
         bodyBytes: op.bodyBytes,
         followRedirects: op.followRedirects,
         signal: op.signal,
+        label: op.ctx.what,
       });
       // A 401 from a redirect target (a CDN) is not the registry asking for credentials.
       if (res.status === 401 && sameHost && !res.redirected) {
@@ -80,6 +85,11 @@ export class RegistrySession {
       throw await errorFromResponse(res, op.ctx);
     }
   }
+}
+
+/** Same scheme, host and port (URL normalizes default ports, so https://h and https://h:443 match). */
+export function sameOrigin(a: URL, b: URL): boolean {
+  return a.protocol === b.protocol && a.hostname === b.hostname && a.port === b.port;
 }
 
 /**
