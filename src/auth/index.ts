@@ -2,12 +2,18 @@
  * Registry credentials from the cloud identity of the pod (IRSA / EKS Pod Identity, GKE Workload
  * Identity / metadata server, Entra Workload ID / managed identity): no Secret to create or rotate.
  *
- * Each provider's module, and with it that cloud's SDK, is loaded only when a mirror asks for
- * that provider: the SDKs are large, and a controller mirroring between plain registries should
- * start as fast as it did without them.
+ * Each cloud's SDK is loaded only when a mirror asks for that provider: the SDKs are large (the
+ * Azure one alone takes about 2 s to import), and a controller mirroring between plain
+ * registries should start as fast as it did without them. The provider modules themselves are
+ * small and SDK-free until called, so they are imported statically: a dynamic import of our own
+ * modules would, under a CommonJS loader (tests run through tsx that way), create a second copy of
+ * src/oci/errors.ts whose OciError the registry client does not recognise.
  */
-import type { CloudCredentialOptions, CloudCredentialProvider, CloudProvider } from './provider.js';
 import { OciError } from '../oci/errors.js';
+import { awsCredentials } from './aws.js';
+import { azureCredentials } from './azure.js';
+import { gcpCredentials } from './gcp.js';
+import type { CloudCredentialOptions, CloudCredentialProvider, CloudProvider } from './provider.js';
 
 export { CLOUD_PROVIDERS, isCloudProvider, type CloudCredentialOptions, type CloudCredentialProvider, type CloudProvider } from './provider.js';
 
@@ -19,11 +25,11 @@ export { CLOUD_PROVIDERS, isCloudProvider, type CloudCredentialOptions, type Clo
 export async function cloudCredentials(provider: CloudProvider, registry: string, opts: CloudCredentialOptions = {}): Promise<CloudCredentialProvider> {
   switch (provider) {
     case 'aws':
-      return (await import('./aws.js')).awsCredentials(registry, opts);
+      return awsCredentials(registry, opts);
     case 'gcp':
-      return (await import('./gcp.js')).gcpCredentials(registry, opts);
+      return gcpCredentials(registry, opts);
     case 'azure':
-      return (await import('./azure.js')).azureCredentials(registry, opts);
+      return azureCredentials(registry, opts);
     default: {
       const p: unknown = provider;
       throw new OciError({

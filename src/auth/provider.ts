@@ -26,8 +26,9 @@ export const RENEW_BEFORE_EXPIRY_MS = 5 * 60_000;
 
 /**
  * A credential is reused for at least this long, even one that claims to expire sooner (a
- * skewed clock, a broken token service): otherwise every registry request would ask the cloud
- * for a new token and run into its rate limits.
+ * skewed clock, a broken token service), and a failed renewal is retried no sooner while the
+ * old credential is still valid: otherwise every registry request would ask the cloud for a new
+ * token and run into its rate limits.
  */
 export const MIN_REUSE_MS = 10_000;
 
@@ -106,9 +107,14 @@ export class RenewingCredential<T> {
     try {
       return await this.pending;
     } catch (e) {
-      // Still valid by our clock: serve it and let the next request retry the renewal.
+      // Still valid by our clock: serve it, and try again a little later rather than on every
+      // request, which during an outage would be a request to the token service per registry call.
       const still = this.cached;
-      if (still && this.now() < still.expiresAt) return still.value;
+      const at = this.now();
+      if (still && at < still.expiresAt) {
+        still.renewAt = Math.max(still.renewAt, Math.min(at + MIN_REUSE_MS, still.expiresAt));
+        return still.value;
+      }
       throw e;
     }
   }
