@@ -22,6 +22,8 @@ export interface ProxyRecord {
 export interface ConnectProxyOptions {
   /** Demand `Proxy-Authorization: Basic` with these credentials; others get 407. */
   auth?: { user: string; password: string };
+  /** Log CONNECT requests and then never answer them, as a wedged proxy does. */
+  stallConnect?: boolean;
 }
 
 export interface ConnectProxy {
@@ -87,6 +89,7 @@ export async function startConnectProxy(o: ConnectProxyOptions = {}): Promise<Co
     const target = req.url ?? '';
     const ok = authorized(req);
     log.push({ method: 'CONNECT', target, authorized: ok });
+    if (o.stallConnect) return;
     if (!ok) {
       client.end('HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm="test-proxy"\r\nContent-Length: 0\r\n\r\n');
       return;
