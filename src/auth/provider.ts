@@ -159,13 +159,16 @@ export function errorLine(e: unknown, secrets: ReadonlyArray<string | undefined>
   let msg = e instanceof Error ? e.message : String(e);
   if (!msg && e instanceof Error) msg = e.name;
   for (const s of secrets) if (s && s.length >= 8) msg = msg.split(s).join('<redacted>');
-  msg = msg.replace(JWT, '<redacted>');
+  msg = msg.replace(JWT, '<redacted>').replace(GOOGLE_ACCESS_TOKEN, '<redacted>');
   const line = msg.split('\n').map((l) => l.trim()).find((l) => l !== '') ?? '';
   return line.length > MAX_ERROR_LINE ? `${line.slice(0, MAX_ERROR_LINE)}…` : line;
 }
 
 /** Three base64url segments, the first a JSON header: what JWT access and refresh tokens look like. */
 const JWT = /eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*/g;
+
+/** Google OAuth2 access tokens, which google-auth-library errors may quote from a response body. */
+const GOOGLE_ACCESS_TOKEN = /ya29\.[A-Za-z0-9_.-]+/g;
 
 /** SDK messages can run to paragraphs with troubleshooting links; status and events want one line. */
 export const MAX_ERROR_LINE = 300;
