@@ -84,7 +84,7 @@ describe('remote input from a hostile registry', function () {
       await real.repository('upstream/app').putManifest(evil.digest, { mediaType: victim.mediaType, bytes: evil.bytes });
       const traversal = 'v1/../../../../victim/app/manifests/latest';
       hostile.routes.push((req) =>
-        is(req, 'GET', 'upstream/app', 'tags/list') ? json({ name: 'upstream/app', tags: ['v1.0', traversal, 'v1/x', '.v1', 'v1 x', 7, null] }) : undefined,
+        is(req, 'GET', 'upstream/app', 'tags/list') ? json({ name: 'upstream/app', tags: ['v1.0', traversal, '.v1', 7, null] }) : undefined,
       );
       // Where the traversal lands on the source (URL normalisation): the attacker's image.
       hostile.manifest('victim/app', 'latest', evil.bytes, victim.mediaType);
