@@ -122,9 +122,8 @@ export function bypassesProxy(hostname: string, port: number, rules: readonly No
       continue;
     }
     if (r.port !== 0 && r.port !== port) continue;
-    if (host === r.host) return true;
-    // Domain suffixes apply to names only: `0.1` is not a domain of `10.0.0.1`.
-    if (family === 0 && host.endsWith(`.${r.host}`)) return true;
+    // No address is a "subdomain" of another: numeric entries were normalized to full addresses.
+    if (host === r.host || host.endsWith(`.${r.host}`)) return true;
   }
   return false;
 }
