@@ -76,16 +76,14 @@ interface Cached<T> {
 /**
  * Caches what `fetch` returns until a margin before it expires (RENEW_BEFORE_EXPIRY_MS, or half
  * the lifetime for short-lived ones) and single-flights renewals. When a renewal fails while the
- * cached value is still valid, the cached value is handed out and the next call tries again: a
- * token service's hiccup must not fail requests the old credential can still serve.
+ * cached value is still valid, the cached value is handed out and the renewal retried after
+ * MIN_REUSE_MS: a token service's hiccup must not fail requests the old credential can serve.
  */
 export class RenewingCredential<T> {
   private readonly now: () => number;
   private readonly timeoutMs: number;
   private cached: Cached<T> | undefined;
   private pending: Promise<T> | undefined;
-  /** Number of completed fetches (for tests and metrics). */
-  renewals = 0;
 
   constructor(
     private readonly fetch: (signal: AbortSignal) => Promise<Expiring<T>>,
@@ -127,7 +125,6 @@ export class RenewingCredential<T> {
   private async renew(): Promise<T> {
     const started = this.now();
     const { value, lifetimeMs } = await withTimeout(this.timeoutMs, (signal) => this.fetch(signal));
-    this.renewals++;
     const lifetime = Number.isFinite(lifetimeMs) ? Math.max(0, lifetimeMs) : 0;
     const expiresAt = started + lifetime;
     const renewAt = Math.max(started + MIN_REUSE_MS, expiresAt - Math.min(RENEW_BEFORE_EXPIRY_MS, lifetime / 2));
