@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { parse } from 'yaml';
 import { startFakeApiServer, type FakeApiServer, type KObject } from '../support/fake-apiserver.js';
-import { projectCrdPath, SAMPLE_CRD_YAML } from '../support/fake-apiserver/sample-crd.js';
+import { policyCrdPath, projectCrdPath, SAMPLE_CRD_YAML } from '../support/fake-apiserver/sample-crd.js';
 
 const run = promisify(execFile);
 const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
@@ -121,6 +121,31 @@ describe('kubectl against the fake API server', function () {
     await kubectl('apply', '-f', crdPath);
     const file = join(dir, 'bad.yaml');
     await writeFile(file, mirrorYaml('1.0').replace(/  targets:\n.*\n/, '  targets: []\n'));
+    await assert.rejects(kubectl('apply', '-f', file), (e: Error & { stderr?: string }) => /is invalid/.test(e.stderr ?? '') && /spec.targets/.test(e.stderr ?? ''));
+  });
+
+  it('apply the ImageMirrorPolicy CRD and a policy (cluster-scoped), get it by short name with its columns; a bad glob is a 422', async () => {
+    assert.match((await kubectl('apply', '-f', policyCrdPath())).stdout, /customresourcedefinition.apiextensions.k8s.io\/imagemirrorpolicies.imagemirror.dev created/);
+    const file = join(dir, 'policy.yaml');
+    const policyYaml = (target: string) => `apiVersion: imagemirror.dev/v1alpha1
+kind: ImageMirrorPolicy
+metadata: {name: team-a}
+spec:
+  namespaces: [team-a]
+  sources: ["registry.example.com/dev/**"]
+  targets: ["${target}"]
+`;
+    await writeFile(file, policyYaml('registry.example.com/staging/team-a/**'));
+    assert.match((await kubectl('apply', '-f', file)).stdout, /imagemirrorpolicy.imagemirror.dev\/team-a created/);
+    const stored = api.get<KObject & { spec: { targets: string[] } }>('imagemirror.dev/v1alpha1', 'imagemirrorpolicies', undefined, 'team-a');
+    assert.deepEqual(stored?.spec.targets, ['registry.example.com/staging/team-a/**']);
+    assert.equal(stored?.metadata?.namespace, undefined, 'cluster-scoped: no namespace');
+
+    const table = (await kubectl('get', 'imp')).stdout.trimEnd().split('\n');
+    assert.deepEqual(table[0]!.split(/\s{2,}/), ['NAME', 'NAMESPACES', 'SOURCES', 'TARGETS', 'AGE']);
+    assert.match(table[1]!, /^team-a\s+\["team-a"\]\s+\["registry.example.com\/dev\/\*\*"\]\s+\["registry.example.com\/staging\/team-a\/\*\*"\]/);
+
+    await writeFile(file, policyYaml('Registry.Example.com/x'));
     await assert.rejects(kubectl('apply', '-f', file), (e: Error & { stderr?: string }) => /is invalid/.test(e.stderr ?? '') && /spec.targets/.test(e.stderr ?? ''));
   });
 });

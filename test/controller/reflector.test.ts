@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { parse as parseYaml } from 'yaml';
 import { Reflector } from '../../src/controller/reflector.js';
 import type { KubeObject } from '../../src/controller/kube-http.js';
 import { startFakeApiServer, type FakeApiServer, type KObject } from '../support/fake-apiserver.js';
-import { crdPath } from '../support/fake-apiserver/sample-crd.js';
+import { crdPath, policyCrdPath } from '../support/fake-apiserver/sample-crd.js';
 
 const API = 'imagemirror.dev/v1alpha1';
 const PATH = '/apis/imagemirror.dev/v1alpha1/namespaces/team-a/imagemirrors';
@@ -225,5 +227,22 @@ describe('Reflector (against the fake API server)', function () {
     fake.dropWatches();
     await until(() => states.length >= 3, 5000, 'reconnect');
     assert.deepEqual(states.slice(0, 3), [true, false, true]);
+  });
+
+  it('absentIsEmpty: a resource type not served (404) counts as none, and is picked up once its CRD appears', async () => {
+    const r = start({ name: 'imagemirrorpolicies', path: '/apis/imagemirror.dev/v1alpha1/imagemirrorpolicies', absentIsEmpty: { recheckMs: 50 } });
+    await r.waitForSync();
+    assert.ok(r.synced);
+    assert.deepEqual(r.list(), []);
+    await fake.create(parseYaml(await readFile(policyCrdPath(), 'utf8')) as KObject);
+    await fake.create({ apiVersion: API, kind: 'ImageMirrorPolicy', metadata: { name: 'team-a' }, spec: { namespaces: ['team-a'], sources: ['r.io/**'], targets: ['r.io/**'] } });
+    await until(() => seen.adds.includes('team-a'), 5000, 'the policy after its CRD was installed');
+    await until(() => r.connected, 5000, 'watch connected');
+  });
+
+  it('without absentIsEmpty a 404 keeps the cache unsynced (an error, retried)', async () => {
+    const r = start({ name: 'imagemirrorpolicies', path: '/apis/imagemirror.dev/v1alpha1/imagemirrorpolicies' });
+    await until(() => r.errors >= 2, 5000, 'two failed lists');
+    assert.equal(r.synced, false);
   });
 });

@@ -125,3 +125,8 @@ export async function crdPath(): Promise<string> {
   await writeFile(f, SAMPLE_CRD_YAML);
   return f;
 }
+
+/** crds/imagemirrorpolicy.yaml (cluster-scoped ImageMirrorPolicy). */
+export function policyCrdPath(): string {
+  return fileURLToPath(new URL('../../../crds/imagemirrorpolicy.yaml', import.meta.url));
+}
