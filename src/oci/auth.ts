@@ -233,6 +233,11 @@ export class Authenticator {
     if (ms !== undefined && !this.timeoutFixed) this.timeoutMs = ms;
   }
 
+  /** The total deadline of one token request, in ms. */
+  get deadlineMs(): number {
+    return this.timeoutMs;
+  }
+
   private challengeFor(scopes: string[]): KnownChallenge | undefined {
     return this.overrides.get(scopeResource(scopes)) ?? this.defaultChallenge;
   }

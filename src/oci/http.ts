@@ -29,7 +29,7 @@ export const REQUEST_DEADLINE_MS = 120_000;
 /** A blob transfer moving fewer bytes than this per LOW_SPEED_WINDOW_MS is abandoned (~550 B/s). */
 export const LOW_SPEED_BYTES = 16 * 1024;
 export const LOW_SPEED_WINDOW_MS = 30_000;
-/** Buffer bodies larger than this are sent in slices of it, so their upload rate can be measured. */
+/** Upload bodies are handed to undici in slices of at most this, so what the registry has not taken stays measurable. */
 const UPLOAD_SLICE_BYTES = 64 * 1024;
 
 export interface TransportTimeouts {
@@ -246,15 +246,6 @@ const meteringInterceptor: Dispatcher.DispatcherComposeInterceptor = (dispatch) 
   });
 };
 
-/** A Buffer as a stream of slices, so the bytes the registry takes can be counted as it takes them. */
-function sliced(b: Buffer | Uint8Array): Readable {
-  const buf = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
-  function* slices(): Generator<Buffer> {
-    for (let i = 0; i < buf.length; i += UPLOAD_SLICE_BYTES) yield buf.subarray(i, i + UPLOAD_SLICE_BYTES);
-  }
-  return Readable.from(slices(), { objectMode: false });
-}
-
 function seconds(ms: number): string {
   return `${Number((ms / 1000).toFixed(3))} s`;
 }
@@ -327,12 +318,15 @@ class RequestGuard {
    * source download's rate rule to judge. Once the body is sent, the answer gets the deadline.
    */
   meterUpload(body: Buffer | Uint8Array | Readable): Readable {
-    const source = isStream(body) ? body : sliced(body);
+    const source = isStream(body) ? body : Readable.from([Buffer.from(body.buffer, body.byteOffset, body.byteLength)], { objectMode: false });
     const meter = this.meter;
     const counter = new Transform({
       transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback) {
         meter.add(chunk.length);
-        cb(null, chunk);
+        // In slices: a large chunk handed to undici whole would sit in the socket's buffer, out
+        // of sight; sliced, what the registry has not taken stays here where it can be seen.
+        for (let i = 0; i < chunk.length; i += UPLOAD_SLICE_BYTES) this.push(chunk.subarray(i, i + UPLOAD_SLICE_BYTES));
+        cb();
       },
     });
     pipeline(source, counter, () => undefined);
@@ -340,7 +334,10 @@ class RequestGuard {
       clearInterval(this.ticker);
       this.deadline(this.limits.requestMs, 'no complete response after the upload');
     });
-    this.rate(() => counter.readableLength > 0 || counter.writableLength > 0, 'the registry took');
+    // Waiting on the registry: bytes queued here, or all of them handed over and the last not
+    // yet taken (the stream cannot end while undici holds it paused).
+    const waiting = (): boolean => counter.readableLength > 0 || counter.writableLength > 0 || (counter.writableFinished && !counter.readableEnded);
+    this.rate(waiting, 'the registry took');
     return counter;
   }
 
