@@ -11,6 +11,12 @@ import { startRun } from './standalone/run.js';
 import type { ControllerCommandOptions } from './controller/command.js';
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
+
+/**
+ * `run`'s default listen address: loopback only, since its /status shows every mirror's details.
+ * The controller keeps `:8080` (Prometheus scrapes it across the cluster; it serves no /status).
+ */
+export const RUN_METRICS_ADDR = '127.0.0.1:8080';
 const positiveInt = (name: string) => (v: string): number => {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 1) throw new UsageError(`${name} must be a positive integer, got ${JSON.stringify(v)}`);
@@ -34,6 +40,13 @@ function transferOptions(cmd: Command): Command {
     .option('--registry-connections <n>', 'HTTP connections per registry', positiveInt('--registry-connections'), 8);
 }
 
+/** Multi-team settings shared by every command. */
+function tenancyOptions(cmd: Command): Command {
+  return cmd
+    .option('--require-policy', 'refuse mirrors in namespaces that no ImageMirrorPolicy names (default: such namespaces are unrestricted)')
+    .option('--reconcile-timeout <d>', 'longest one mirror\'s reconcile may take before it is aborted and retried', durationArg('--reconcile-timeout'), '30m');
+}
+
 function logOptions(cmd: Command): Command {
   return cmd
     .addOption(new Option('--log-level <level>', 'error|warn|info|debug').choices(['error', 'warn', 'info', 'debug']).default('info'))
@@ -47,7 +60,7 @@ export function buildCli(): Command {
     .showHelpAfterError(false)
     .configureOutput({ outputError: (s, write) => write(s.split('\n')[0] + '\n') });
 
-  logOptions(transferOptions(
+  logOptions(tenancyOptions(transferOptions(
     program
       .command('sync')
       .description('reconcile the ImageMirrors in FILE|DIR once; exit 0 when all are in sync, 1 when any failed')
@@ -57,7 +70,7 @@ export function buildCli(): Command {
       .option('--docker-config <path>', 'docker config.json with registry credentials')
       .option('--metrics-file <path>', 'write the Prometheus exposition here when done')
       .option('--concurrency <n>', 'mirrors reconciled at once', positiveInt('--concurrency'), 2),
-  )).action(async (opts: { filename: string[]; dryRun?: boolean; output: 'text' | 'json'; dockerConfig?: string; metricsFile?: string; concurrency: number; blobConcurrency: number; registryConnections: number; logLevel: LogLevel; logFormat: LogFormat }) => {
+  ))).action(async (opts: { filename: string[]; dryRun?: boolean; output: 'text' | 'json'; dockerConfig?: string; metricsFile?: string; concurrency: number; blobConcurrency: number; registryConnections: number; requirePolicy?: boolean; reconcileTimeout: string; logLevel: LogLevel; logFormat: LogFormat }) => {
     const log = createLogger({ level: opts.logLevel === 'info' ? 'warn' : opts.logLevel, format: opts.logFormat });
     const r = await runSync({
       files: opts.filename,
@@ -68,6 +81,8 @@ export function buildCli(): Command {
       concurrency: opts.concurrency,
       blobConcurrency: opts.blobConcurrency,
       registryConnections: opts.registryConnections,
+      requirePolicy: opts.requirePolicy === true,
+      reconcileTimeoutMs: parseDuration(opts.reconcileTimeout),
       stdout: process.stdout,
       stderr: process.stderr,
       log,
@@ -75,25 +90,40 @@ export function buildCli(): Command {
     process.exitCode = r.exitCode;
   });
 
-  logOptions(transferOptions(
+  logOptions(tenancyOptions(transferOptions(
     program
       .command('run')
       .description('reconcile the ImageMirrors in DIR continuously, re-reading the files when they change')
       .requiredOption('--specs <dir>', 'directory of ImageMirror and Secret YAML')
       .option('--status-dir <dir>', 'where status JSON files are written (default: .image-mirror/status beside DIR)')
-      .option('--metrics-addr <addr>', 'serve /metrics, /healthz, /readyz, /status here', ':8080')
+      .option(
+        '--metrics-addr <addr>',
+        'serve /metrics, /healthz, /readyz, /status here; loopback by default because /status shows every mirror\'s spec, status and file paths (use :8080 to listen on all interfaces)',
+        RUN_METRICS_ADDR,
+      )
       .option('--concurrency <n>', 'mirrors reconciled at once', positiveInt('--concurrency'), 4)
       .option('--docker-config <path>', 'docker config.json with registry credentials'),
-  )).action(async (opts: { specs: string; statusDir?: string; metricsAddr: string; concurrency: number; dockerConfig?: string; blobConcurrency: number; registryConnections: number; logLevel: LogLevel; logFormat: LogFormat }) => {
+  ))).action(async (opts: { specs: string; statusDir?: string; metricsAddr: string; concurrency: number; dockerConfig?: string; blobConcurrency: number; registryConnections: number; requirePolicy?: boolean; reconcileTimeout: string; logLevel: LogLevel; logFormat: LogFormat }) => {
     const log = createLogger({ level: opts.logLevel, format: opts.logFormat });
-    const handle = await startRun({ specsDir: opts.specs, statusDir: opts.statusDir, metricsAddr: opts.metricsAddr, concurrency: opts.concurrency, dockerConfig: opts.dockerConfig, blobConcurrency: opts.blobConcurrency, registryConnections: opts.registryConnections, log });
+    const handle = await startRun({
+      specsDir: opts.specs,
+      statusDir: opts.statusDir,
+      metricsAddr: opts.metricsAddr,
+      concurrency: opts.concurrency,
+      dockerConfig: opts.dockerConfig,
+      blobConcurrency: opts.blobConcurrency,
+      registryConnections: opts.registryConnections,
+      requirePolicy: opts.requirePolicy === true,
+      reconcileTimeoutMs: parseDuration(opts.reconcileTimeout),
+      log,
+    });
     log.info('running', { specs: opts.specs, statusDir: handle.statusDir, address: handle.address });
     await untilSignal();
     log.info('shutting down');
     await handle.stop();
   });
 
-  logOptions(transferOptions(
+  logOptions(tenancyOptions(transferOptions(
     program
       .command('controller')
       .description('run the Kubernetes controller (in-cluster, or --kubeconfig)')
@@ -108,7 +138,7 @@ export function buildCli(): Command {
       .option('--retry-period <d>', 'leader retry period', durationArg('--retry-period'), '2s')
       .option('--metrics-addr <addr>', 'serve /metrics, /healthz, /readyz here', ':8080')
       .option('--shutdown-grace <d>', 'how long in-flight copies may finish on SIGTERM', durationArg('--shutdown-grace'), '60s'),
-  )).action(async (opts: ControllerCliOptions) => {
+  ))).action(async (opts: ControllerCliOptions) => {
     const log = createLogger({ level: opts.logLevel, format: opts.logFormat });
     // Loaded only here: client-node costs ~0.4 s and ~70 MiB at import, which sync and run never need.
     const { startControllerCommand } = await import('./controller/command.js');

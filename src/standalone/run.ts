@@ -1,18 +1,21 @@
 /**
  * `image-mirror run --specs DIR`: the controller's loop over YAML files instead of the Kubernetes
  * API. Files are re-read on change (fs.watch, debounced); a changed spec is re-queued at once, a
- * removed one forgotten. Status is kept as one JSON file per mirror under --status-dir (beside DIR,
- * never inside it, so our writes never retrigger the watch) and served at GET /status.
+ * removed one forgotten (its target-tag claims released). Status is kept as one JSON file per mirror
+ * under --status-dir (beside DIR, never inside it, so our writes never retrigger the watch; file
+ * names are derived from the key, never taken from it: status-files.ts) and served at GET /status.
+ * Documents are judged by judge-specs.ts: a name defined twice, an unnamed document and an invalid
+ * policy each get a status with the reason instead of being dropped or picked silently.
  */
 import { watch, type FSWatcher } from 'node:fs';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, relative, resolve, isAbsolute } from 'node:path';
 import { WorkQueue } from '../queue/work-queue.js';
 import { Metrics } from '../metrics.js';
 import { createReconciler } from '../mirror/reconcile.js';
-import { validateMirror } from '../mirror/validate.js';
-import { ConditionType, Reason, mirrorKey, type ImageMirror, type ImageMirrorStatus } from '../mirror/types.js';
+import type { ImageMirrorPolicy } from '../mirror/policy.js';
+import { ConditionType, Reason, type ImageMirror, type ImageMirrorStatus } from '../mirror/types.js';
 import { setCondition } from '../mirror/conditions.js';
 import { loadDockerConfigFile, defaultDockerConfigPath, type DockerConfig } from '../oci/docker-config.js';
 import { describeError } from '../oci/errors.js';
@@ -21,6 +24,8 @@ import { silentLogger } from '../log.js';
 import { startServer, type ServerHandle } from '../server.js';
 import { loadSpecFiles, type SecretDoc } from './spec-files.js';
 import { fileCredentials } from './file-credentials.js';
+import { judgeSpecs } from './judge-specs.js';
+import { statusFilePath } from './status-files.js';
 
 export interface RunOptions {
   specsDir: string;
@@ -35,12 +40,16 @@ export interface RunOptions {
   /** Debounce for bursts of file events (editors write several times). */
   debounceMs?: number;
   backoff?: { baseMs?: number; maxMs?: number };
+  /** Refuse mirrors in namespaces no ImageMirrorPolicy names. */
+  requirePolicy?: boolean;
+  /** Longest one reconcile may take (the reconciler's default when unset). */
+  reconcileTimeoutMs?: number;
 }
 
 export interface RunHandle {
   readonly address: string | undefined;
   readonly statusDir: string;
-  /** Current status of every mirror, keyed `namespace/name`. */
+  /** Current status of every mirror, keyed `namespace/name` (`file#docIndex` for a document without a usable name). */
   statuses(): Record<string, MirrorState>;
   /** Re-read the files now (also done on every change). */
   reload(): Promise<void>;
@@ -71,20 +80,28 @@ export async function startRun(o: RunOptions): Promise<RunHandle> {
   const log = o.log ?? silentLogger;
   const metrics = o.metrics ?? new Metrics({ defaultMetrics: true });
   const statusDir = resolve(o.statusDir ?? defaultStatusDir(o.specsDir));
-  if (statusDir.startsWith(resolve(o.specsDir) + '/')) {
+  const fromSpecs = relative(resolve(o.specsDir), statusDir);
+  if (!fromSpecs.startsWith('..') && !isAbsolute(fromSpecs)) {
     throw new Error(`--status-dir ${statusDir} is inside --specs ${o.specsDir}: status writes would retrigger the watch`);
   }
   await mkdir(statusDir, { recursive: true });
-  const reconciler = createReconciler({ metrics, log, blobConcurrency: o.blobConcurrency, client: { connections: o.registryConnections } });
+  const reconciler = createReconciler({
+    metrics,
+    log,
+    blobConcurrency: o.blobConcurrency,
+    client: { connections: o.registryConnections },
+    reconcileTimeoutMs: o.reconcileTimeoutMs,
+  });
   const entries = new Map<string, Entry>();
   let secrets: SecretDoc[] = [];
   let secretsHash = '';
+  let policies: ImageMirrorPolicy[] = [];
   let dockerConfig: DockerConfig | undefined;
   let loadedOnce = false;
   const queue = new WorkQueue({ backoff: o.backoff, onDepth: (d) => metrics.workqueueDepth.set(d) });
 
   const writeStatus = async (key: string, state: MirrorState): Promise<void> => {
-    const file = join(statusDir, `${key.replace('/', '_')}.json`);
+    const file = statusFilePath(statusDir, key);
     await writeFile(`${file}.tmp`, JSON.stringify({ key, ...state }, null, 2) + '\n');
     await rename(`${file}.tmp`, file);
   };
@@ -105,30 +122,35 @@ export async function startRun(o: RunOptions): Promise<RunHandle> {
       log.warn('docker config unreadable', { error: describeError(e) });
     }
     const loaded = await loadSpecFiles([o.specsDir]);
-    for (const err of loaded.errors) log.error('spec file error', { source: err.source, error: err.message });
-    const nextSecretsHash = hash(loaded.secrets);
+    const judged = judgeSpecs(loaded);
+    for (const err of [...loaded.errors, ...judged.errors]) log.error('spec file error', { source: err.source, error: err.message });
+    // Credentials and policies apply to every mirror: when they change, every mirror is re-run.
+    const nextSecretsHash = hash([loaded.secrets, judged.policies]);
     const secretsChanged = loadedOnce && nextSecretsHash !== secretsHash;
     secrets = loaded.secrets;
+    policies = judged.policies;
     secretsHash = nextSecretsHash;
     const seen = new Set<string>();
-    for (const doc of loaded.mirrors) {
-      const v = validateMirror(doc.doc);
-      const key = v.ok ? mirrorKey(v.mirror) : v.name.includes('/') ? v.name : `invalid/${doc.source}`;
+    for (const m of judged.mirrors) {
+      const key = m.key;
       seen.add(key);
-      const specHash = hash(v.ok ? v.mirror.spec : doc.doc);
+      const specHash = hash(m.mirror ? m.mirror.spec : { error: m.error });
       const prev = entries.get(key);
-      if (prev && prev.specHash === specHash && !secretsChanged) continue;
+      if (prev && prev.specHash === specHash && !secretsChanged) {
+        prev.source = m.source; // lines above it changed: nothing to redo
+        continue;
+      }
       const generation = (prev?.generation ?? 0) + (prev?.specHash === specHash ? 0 : 1);
       const entry: Entry = {
-        mirror: v.ok ? { ...v.mirror, metadata: { ...v.mirror.metadata, generation } } : undefined,
-        source: doc.source,
+        mirror: m.mirror ? { ...m.mirror, metadata: { ...m.mirror.metadata, generation } } : undefined,
+        source: m.source,
         specHash,
         generation,
         status: prev?.status ?? {},
-        error: v.ok ? undefined : v.errors.join('; '),
+        error: m.error,
       };
       entries.set(key, entry);
-      if (!v.ok) log.error('invalid ImageMirror', { source: doc.source, error: entry.error });
+      if (m.error !== undefined) log.error('invalid ImageMirror', { source: m.source, error: m.error });
       queue.forget(key);
       queue.cancelDelayed(key);
       queue.add(key);
@@ -138,7 +160,9 @@ export async function startRun(o: RunOptions): Promise<RunHandle> {
       entries.delete(key);
       queue.forget(key);
       queue.cancelDelayed(key);
-      await rm(join(statusDir, `${key.replace('/', '_')}.json`), { force: true });
+      // Its target tags are free for another mirror to claim.
+      reconciler.forget(key);
+      await rm(statusFilePath(statusDir, key), { force: true });
       log.info('mirror removed', { mirror: key });
     }
     loadedOnce = true;
@@ -161,7 +185,7 @@ export async function startRun(o: RunOptions): Promise<RunHandle> {
       return;
     }
     const mirror: ImageMirror = { ...entry.mirror, status: entry.status };
-    const r = await reconciler.reconcile(mirror, { credentials: credentialsFor(), signal });
+    const r = await reconciler.reconcile(mirror, { credentials: credentialsFor(), signal, policies, requirePolicy: o.requirePolicy });
     if (entries.get(key) !== entry) return; // the file changed while we worked: the new entry is queued
     entry.status = r.status;
     metrics.reconciles.inc({ result: r.outcome === 'synced' || r.outcome === 'suspended' ? 'success' : 'error' });

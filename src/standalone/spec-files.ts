@@ -13,11 +13,18 @@
  *   their type so the caller can say "wrong type" instead of "not found".
  * - A file with a YAML syntax error is one entry in `errors` (file and line) and contributes
  *   nothing, since documents after a syntax error may be misread; other files still load.
- * Errors never quote Secret contents.
+ * - Only regular files up to MAX_SPEC_FILE_BYTES are read (a FIFO or /dev/zero named by mistake
+ *   would otherwise hang or fill memory); parsing never blocks the event loop for long
+ *   (yaml-documents.ts).
+ * - Every source is `file:line`, the line where the document (or List item) starts.
+ * Errors are one line and never quote Secret contents.
  */
-import { readdir, readFile, realpath, stat } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { open, readdir, realpath, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parseAllDocuments } from 'yaml';
+import { MAX_SPEC_FILE_BYTES, YamlDocumentParser, type ParsedDocument } from './yaml-documents.js';
+
+export { MAX_SPEC_FILE_BYTES } from './yaml-documents.js';
 
 export const DOCKER_CONFIG_JSON_TYPE = 'kubernetes.io/dockerconfigjson';
 const DOCKER_CONFIG_JSON_KEY = '.dockerconfigjson';
@@ -30,25 +37,39 @@ export interface SecretDoc {
   type: string;
   /** Decoded `.dockerconfigjson`; only for type kubernetes.io/dockerconfigjson with valid JSON. */
   dockerConfigJson?: string;
-  /** `file:docIndex` (0-based document index; `file:docIndex:items[i]` inside a List). */
+  /** `file:line` where the document (or List item) starts. */
   source: string;
 }
 
 export interface RawMirrorDoc {
   doc: unknown;
-  /** `file:docIndex` (0-based document index; `file:docIndex:items[i]` inside a List). */
+  /** `file:line` where the document (or List item) starts. */
+  source: string;
+  /**
+   * `file#docIndex` (0-based, empty documents count; `file#docIndex.items[i]` inside a List):
+   * stable while lines above the document change, so it can name a document that has no usable name.
+   */
+  key: string;
+}
+
+/** An ImageMirrorPolicy document, raw, for validatePolicy to judge. */
+export interface RawPolicyDoc {
+  doc: unknown;
+  /** `file:line` where the document (or List item) starts. */
   source: string;
 }
 
 export interface SpecFileError {
-  /** `file:line` for syntax errors, `file:docIndex` for a bad document, the path for I/O errors. */
+  /** `file:line` for a syntax error or a bad document, the path for I/O errors. */
   source: string;
+  /** One line. */
   message: string;
 }
 
 export interface SpecFiles {
   mirrors: RawMirrorDoc[];
   secrets: SecretDoc[];
+  policies: RawPolicyDoc[];
   errors: SpecFileError[];
 }
 
@@ -175,8 +196,9 @@ function readSecret(doc: Obj, source: string, errors: SpecFileError[]): SecretDo
   return secret;
 }
 
-function isOurMirror(doc: Obj): boolean {
-  if (doc.kind !== 'ImageMirror') return false;
+/** Any `imagemirror.dev/*` version, or none, counts as ours: validation reports a wrong one. */
+function isOurs(doc: Obj, kind: string): boolean {
+  if (doc.kind !== kind) return false;
   return doc.apiVersion === undefined || (typeof doc.apiVersion === 'string' && doc.apiVersion.startsWith('imagemirror.dev/'));
 }
 
@@ -184,57 +206,112 @@ function isCoreSecret(doc: Obj): boolean {
   return doc.kind === 'Secret' && (doc.apiVersion === 'v1' || doc.apiVersion === undefined);
 }
 
-function readDocument(doc: unknown, source: string, out: SpecFiles): void {
+interface Place {
+  file: string;
+  line: number;
+  key: string;
+}
+
+/** Lists inside Lists are flattened (as kubectl does) this deep; deeper ones are an error. */
+export const MAX_LIST_NESTING = 8;
+
+function readDocument(doc: unknown, at: Place, out: SpecFiles, itemLines?: number[], depth = 0): void {
   if (!isObj(doc)) return;
+  const source = `${at.file}:${at.line}`;
   if (typeof doc.kind === 'string' && doc.kind.endsWith('List') && Array.isArray(doc.items)) {
-    doc.items.forEach((item, i) => readDocument(item, `${source}:items[${i}]`, out));
+    if (depth >= MAX_LIST_NESTING) {
+      out.errors.push({ source, message: `${doc.kind} nested more than ${MAX_LIST_NESTING} deep` });
+      return;
+    }
+    // Line numbers are known for the items of the document's own list, not for nested ones.
+    doc.items.forEach((item, i) => readDocument(item, { file: at.file, line: itemLines?.[i] ?? at.line, key: `${at.key}.items[${i}]` }, out, undefined, depth + 1));
     return;
   }
-  if (isOurMirror(doc)) out.mirrors.push({ doc, source });
+  if (isOurs(doc, 'ImageMirror')) out.mirrors.push({ doc, source, key: at.key });
+  else if (isOurs(doc, 'ImageMirrorPolicy')) out.policies.push({ doc, source });
   else if (isCoreSecret(doc)) {
     const s = readSecret(doc, source, out.errors);
     if (s) out.secrets.push(s);
   }
 }
 
-async function readSpecFile(file: string, out: SpecFiles): Promise<void> {
-  let text: string;
+/** The file's text, or an error entry: only regular files, at most MAX_SPEC_FILE_BYTES. */
+async function readBounded(file: string, out: SpecFiles): Promise<string | undefined> {
+  let handle;
   try {
-    text = await readFile(file, 'utf8');
+    // O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused below as not a file.
+    handle = await open(file, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (e) {
     out.errors.push({ source: file, message: errMessage(e) });
-    return;
+    return undefined;
   }
-  const docs = parseAllDocuments(text);
-  const list = Array.isArray(docs) ? docs : [];
-  for (const d of list) {
-    const e = d.errors[0];
-    if (e) {
-      const line = e.linePos?.[0].line;
-      // The library's message ends with a code frame; the first line says what and where.
-      const msg = e.message.split('\n')[0]!.replace(/:$/, '');
-      out.errors.push({ source: line === undefined ? file : `${file}:${line}`, message: `YAML syntax error: ${msg}` });
-      return;
+  try {
+    const st = await handle.stat();
+    if (!st.isFile()) {
+      out.errors.push({ source: file, message: 'not a regular file' });
+      return undefined;
     }
+    if (st.size > MAX_SPEC_FILE_BYTES) {
+      out.errors.push({ source: file, message: tooLarge(st.size) });
+      return undefined;
+    }
+    // Read one byte past the limit: the file may have grown since stat.
+    const buf = Buffer.alloc(Math.min(st.size, MAX_SPEC_FILE_BYTES) + 1);
+    let n = 0;
+    for (;;) {
+      const { bytesRead } = await handle.read(buf, n, buf.length - n, n);
+      if (bytesRead === 0) break;
+      n += bytesRead;
+      if (n === buf.length) {
+        if (n > MAX_SPEC_FILE_BYTES) {
+          out.errors.push({ source: file, message: tooLarge(n) });
+          return undefined;
+        }
+        break;
+      }
+    }
+    return buf.subarray(0, n).toString('utf8');
+  } catch (e) {
+    out.errors.push({ source: file, message: errMessage(e) });
+    return undefined;
+  } finally {
+    await handle.close().catch(() => undefined);
   }
-  list.forEach((d, i) => {
-    if (d.contents === null) return;
-    let value: unknown;
-    try {
-      value = d.toJS({ maxAliasCount: 100 });
-    } catch (err) {
-      out.errors.push({ source: `${file}:${i}`, message: `YAML document ${i}: ${errMessage(err)}` });
-      return;
-    }
-    readDocument(value, `${file}:${i}`, out);
-  });
 }
 
-/** Reads every ImageMirror and Secret in the given files and directories. Never throws for content. */
+function tooLarge(size: number): string {
+  return `file is larger than ${MAX_SPEC_FILE_BYTES} bytes (${size}${size > MAX_SPEC_FILE_BYTES ? '' : '+'}); split it`;
+}
+
+async function readSpecFile(file: string, parser: YamlDocumentParser, out: SpecFiles): Promise<void> {
+  const text = await readBounded(file, out);
+  if (text === undefined) return;
+  const parsed = await parser.parse(text);
+  if (!parsed.ok) {
+    out.errors.push({ source: parsed.line === undefined ? file : `${file}:${parsed.line}`, message: `YAML syntax error: ${parsed.message}` });
+    return;
+  }
+  for (const d of parsed.documents) readParsed(file, d, out);
+}
+
+function readParsed(file: string, d: ParsedDocument, out: SpecFiles): void {
+  if (d.error !== undefined) {
+    out.errors.push({ source: `${file}:${d.line}`, message: `YAML document ${d.index}: ${d.error}` });
+    return;
+  }
+  readDocument(d.value, { file, line: d.line, key: `${file}#${d.index}` }, out, d.itemLines);
+}
+
+/** Reads every ImageMirror, ImageMirrorPolicy and Secret in the given files and directories. Never throws for content. */
 export async function loadSpecFiles(paths: string[]): Promise<SpecFiles> {
-  const out: SpecFiles = { mirrors: [], secrets: [], errors: [] };
+  const out: SpecFiles = { mirrors: [], secrets: [], policies: [], errors: [] };
   const files = await collectFiles(paths, out.errors);
-  for (const f of files) await readSpecFile(f, out);
+  const parser = new YamlDocumentParser();
+  try {
+    for (const f of files) await readSpecFile(f, parser, out);
+  } finally {
+    await parser.close();
+  }
   const first = new Map<string, SecretDoc>();
   for (const s of out.secrets) {
     const key = `${s.namespace}/${s.name}`;

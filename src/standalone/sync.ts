@@ -1,20 +1,20 @@
 /**
  * `image-mirror sync -f FILE|DIR`: reconcile every mirror in the files once, print one line per
- * target tag (or one JSON document), exit 0 when all are in sync, 1 when any failed, 2 on bad usage.
- * A bad mirror is named with its reason; the others still run.
+ * target tag as each mirror finishes (or one JSON document at the end), exit 0 when all are in sync,
+ * 1 when any failed, 2 on bad usage. A bad mirror is named with its reason; the others still run.
  */
 import { access, writeFile, rename } from 'node:fs/promises';
 import { Metrics } from '../metrics.js';
 import { createReconciler } from '../mirror/reconcile.js';
-import { validateMirror } from '../mirror/validate.js';
-import type { ReconcileResult, TargetReport } from '../mirror/reconciler.js';
-import type { ImageMirror } from '../mirror/types.js';
+import type { TargetReport } from '../mirror/reconciler.js';
+import { TargetAction } from '../copy/actions.js';
 import { loadDockerConfigFile, defaultDockerConfigPath, type DockerConfig } from '../oci/docker-config.js';
 import { describeError } from '../oci/errors.js';
 import type { Logger } from '../log.js';
 import { silentLogger } from '../log.js';
 import { loadSpecFiles } from './spec-files.js';
 import { fileCredentials } from './file-credentials.js';
+import { judgeSpecs, type MirrorEntry } from './judge-specs.js';
 
 export interface SyncOptions {
   files: string[];
@@ -25,6 +25,10 @@ export interface SyncOptions {
   concurrency?: number;
   blobConcurrency?: number;
   registryConnections?: number;
+  /** Refuse mirrors in namespaces no ImageMirrorPolicy names. */
+  requirePolicy?: boolean;
+  /** Longest one reconcile may take (the reconciler's default when unset). */
+  reconcileTimeoutMs?: number;
   stdout: NodeJS.WritableStream;
   stderr: NodeJS.WritableStream;
   log?: Logger;
@@ -49,69 +53,149 @@ export async function runSync(o: SyncOptions): Promise<{ exitCode: number; mirro
   }
   const metrics = o.metrics ?? new Metrics();
   const loaded = await loadSpecFiles(o.files);
+  const judged = judgeSpecs(loaded);
   let dockerConfig: DockerConfig | undefined;
   try {
     dockerConfig = await loadDockerConfigFile(o.dockerConfig ?? defaultDockerConfigPath());
   } catch (e) {
     o.stderr.write(`warning: ${describeError(e)}\n`);
   }
-  const results: MirrorResult[] = [];
-  for (const err of loaded.errors) {
-    results.push({ name: err.source, namespace: '', ready: false, reason: 'InvalidSpec', message: err.message, targets: [] });
-  }
-  if (loaded.mirrors.length === 0 && loaded.errors.length === 0) {
+  const fileErrors = [...loaded.errors, ...judged.errors];
+  if (judged.mirrors.length === 0 && fileErrors.length === 0) {
     throw new UsageError(`no ImageMirror documents found in ${o.files.join(', ')}`);
   }
 
-  const reconciler = createReconciler({ metrics, log: o.log ?? silentLogger, blobConcurrency: o.blobConcurrency, client: { connections: o.registryConnections } });
+  const out = resultWriter(o, judged.mirrors);
+  const results: MirrorResult[] = [];
+  for (const err of fileErrors) {
+    const r: MirrorResult = { name: err.source, namespace: '', ready: false, reason: 'InvalidSpec', message: err.message, targets: [] };
+    results.push(r);
+    out.finished(r);
+  }
+
+  const reconciler = createReconciler({
+    metrics,
+    log: o.log ?? silentLogger,
+    blobConcurrency: o.blobConcurrency,
+    client: { connections: o.registryConnections },
+    reconcileTimeoutMs: o.reconcileTimeoutMs,
+  });
   const credentials = fileCredentials(loaded.secrets, dockerConfig);
-  const progress = progressPrinter(o.stderr);
   let next = 0;
   const byIndex = new Map<number, MirrorResult>();
   const worker = async () => {
-    for (let index = next++; index < loaded.mirrors.length; index = next++) {
-      const item = loaded.mirrors[index]!;
-      const v = validateMirror(item.doc);
-      if (!v.ok) {
-        const [namespace, name] = v.name.includes('/') ? v.name.split('/', 2) as [string, string] : ['', v.name];
-        byIndex.set(index, { name, namespace, ready: false, reason: 'InvalidSpec', message: `${item.source}: ${v.errors.join('; ')}`, targets: [] });
-        continue;
-      }
-      const mirror: ImageMirror = v.mirror;
-      const label = `${mirror.metadata.namespace ?? 'default'}/${mirror.metadata.name}`;
-      const r: ReconcileResult = await reconciler.reconcile(mirror, { credentials, dryRun: o.dryRun, onProgress: progress ? (b) => progress(label, b) : undefined });
-      progress?.(label, undefined);
-      byIndex.set(index, {
-        name: mirror.metadata.name,
-        namespace: mirror.metadata.namespace ?? 'default',
-        ready: r.outcome === 'synced',
-        reason: r.reason,
-        message: r.message,
-        targets: r.targets,
-      });
+    for (let index = next++; index < judged.mirrors.length; index = next++) {
+      const entry = judged.mirrors[index]!;
+      const result = await syncOne(entry);
+      byIndex.set(index, result);
+      out.finished(result);
     }
+  };
+  const syncOne = async (entry: MirrorEntry): Promise<MirrorResult> => {
+    const mirror = entry.mirror;
+    if (!mirror) {
+      const [namespace, name] = /^[^/#]+\/[^/]+$/.test(entry.key) ? (entry.key.split('/', 2) as [string, string]) : ['', entry.source];
+      return { name, namespace, ready: false, reason: 'InvalidSpec', message: `${entry.source}: ${entry.error ?? 'invalid'}`, targets: [] };
+    }
+    const label = `${mirror.metadata.namespace ?? 'default'}/${mirror.metadata.name}`;
+    const r = await reconciler.reconcile(mirror, {
+      credentials,
+      dryRun: o.dryRun,
+      policies: judged.policies,
+      requirePolicy: o.requirePolicy,
+      onProgress: out.progress ? (b) => out.progress?.(label, b) : undefined,
+    });
+    out.progress?.(label, undefined);
+    return {
+      name: mirror.metadata.name,
+      namespace: mirror.metadata.namespace ?? 'default',
+      ready: r.outcome === 'synced',
+      reason: r.reason,
+      message: r.message,
+      targets: r.targets,
+    };
   };
   try {
     await Promise.all(Array.from({ length: Math.max(1, o.concurrency ?? 2) }, worker));
   } finally {
     await reconciler.close();
   }
-  for (let i = 0; i < loaded.mirrors.length; i++) results.push(byIndex.get(i)!);
+  for (let i = 0; i < judged.mirrors.length; i++) results.push(byIndex.get(i)!);
 
-  if (o.output === 'json') {
-    o.stdout.write(JSON.stringify({ mirrors: results.map(jsonMirror) }, null, 2) + '\n');
-  } else {
-    o.stdout.write(textTable(results));
-  }
-  for (const m of results) {
-    if (!m.ready) o.stderr.write(`${m.namespace ? `${m.namespace}/${m.name}` : m.name}: ${m.reason}: ${m.message}\n`);
-  }
+  if (o.output === 'json') o.stdout.write(JSON.stringify({ mirrors: results.map(jsonMirror) }, null, 2) + '\n');
   if (o.metricsFile) {
     const tmp = `${o.metricsFile}.tmp`;
     await writeFile(tmp, await metrics.exposition());
     await rename(tmp, o.metricsFile);
   }
   return { exitCode: results.every((r) => r.ready) ? 0 : 1, mirrors: results };
+}
+
+function label(m: MirrorResult): string {
+  return m.namespace ? `${m.namespace}/${m.name}` : m.name;
+}
+
+/**
+ * Prints each mirror's outcome the moment it finishes, so a long run shows progress in CI logs:
+ * text mode writes the mirror's table rows to stdout; JSON mode keeps stdout for the one document
+ * written at the end and puts a line per mirror on stderr. A failure is one line on stderr in both.
+ */
+function resultWriter(o: SyncOptions, mirrors: MirrorEntry[]): {
+  finished(r: MirrorResult): void;
+  progress?: (mirror: string, bytes: number | undefined) => void;
+} {
+  const tty = (o.stderr as { isTTY?: boolean }).isTTY === true;
+  const progress = tty ? progressPrinter(o.stderr) : undefined;
+  const table = o.output === 'json' ? undefined : streamingTable(o.stdout, mirrors);
+  return {
+    progress,
+    finished(r) {
+      if (tty) o.stderr.write('\r\x1b[K'); // a progress line must not run into what follows
+      table?.rows(r);
+      if (!r.ready || o.output === 'json') o.stderr.write(`${label(r)}: ${r.reason}: ${r.message}\n`);
+    },
+  };
+}
+
+/** Tag length assumed for column widths when the spec does not list tags (patterns, semver). */
+const ASSUMED_TAG_LENGTH = 16;
+const HEADER = ['MIRROR', 'TARGET', 'ACTION', 'DIGEST', 'COPIED', 'SAVED'];
+
+/**
+ * One table written a mirror at a time. Widths are set up front from what the specs tell (names,
+ * repositories, listed tags) and only grow afterwards, so rows stay aligned unless a tag is longer
+ * than any the specs list.
+ */
+function streamingTable(stdout: NodeJS.WritableStream, mirrors: MirrorEntry[]): { rows(r: MirrorResult): void } {
+  const widths = HEADER.map((h) => h.length);
+  const grow = (i: number, n: number): void => {
+    widths[i] = Math.max(widths[i]!, n);
+  };
+  for (const e of mirrors) {
+    if (!e.mirror) continue; // no rows: its error goes to stderr
+    grow(0, e.key.length);
+    const spec = e.mirror.spec;
+    for (const t of spec.targets) {
+      const tags = t.tags ?? spec.source.tags ?? [];
+      grow(1, t.repository.length + 1 + (tags.length ? Math.max(...tags.map((x) => x.length)) : ASSUMED_TAG_LENGTH));
+    }
+  }
+  grow(2, Math.max(...Object.values(TargetAction).map((a) => a.length)));
+  grow(3, 'sha256:'.length + 64);
+  grow(4, '1023 KiB'.length);
+  let headerWritten = false;
+  const line = (cells: string[]): string => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ') + '\n';
+  return {
+    rows(m) {
+      if (m.targets.length === 0) return;
+      const rows = m.targets.map((t) => [label(m), t.reference, t.action, digestCell(t.digest), humanBytes(t.bytesCopied), humanBytes(t.bytesSaved)]);
+      for (const r of rows) r.forEach((c, i) => grow(i, c.length));
+      let text = headerWritten ? '' : line(HEADER);
+      headerWritten = true;
+      for (const r of rows) text += line(r);
+      stdout.write(text);
+    },
+  };
 }
 
 /** On a terminal, one rewritten line per mirror with the bytes streamed so far; nothing otherwise. */
@@ -147,19 +231,6 @@ function jsonMirror(m: MirrorResult) {
       ...(t.message ? { message: t.message } : {}),
     })),
   };
-}
-
-function textTable(results: MirrorResult[]): string {
-  const rows: string[][] = [['MIRROR', 'TARGET', 'ACTION', 'DIGEST', 'COPIED', 'SAVED']];
-  for (const m of results) {
-    const name = m.namespace ? `${m.namespace}/${m.name}` : m.name;
-    for (const t of m.targets) {
-      rows.push([name, t.reference, t.action, digestCell(t.digest), humanBytes(t.bytesCopied), humanBytes(t.bytesSaved)]);
-    }
-  }
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  const lines = rows.length > 1 ? rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')) : [];
-  return lines.map((l) => l + '\n').join('');
 }
 
 function digestCell(d: string): string {

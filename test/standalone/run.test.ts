@@ -72,6 +72,8 @@ spec:
     // Add: a new file is picked up.
     await writeFile(join(specs, 'b.yaml'), doc('b', '1.0.0', 'mirror/b'));
     await until(async () => (await client.repository('mirror/b').headManifest('current'))?.digest === v1, 'added file acted on');
+    // The tag lands before the status and gauges are updated: wait for those too.
+    await until(() => (Object.values(run!.statuses()).filter((s) => s.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')).length === 2 ? true : undefined), 'both Ready');
 
     const metrics = await (await fetch(`http://${run.address}/metrics`)).text();
     assert.match(metrics, /imagemirror_target_syncs_total\{result="copied"\} 3/);

@@ -7,6 +7,15 @@ import { validateMirror } from '../../src/mirror/validate.js';
 
 const DOCKER_CONFIG = JSON.stringify({ auths: { 'localhost:5000': { auth: Buffer.from('u:p').toString('base64') } } });
 const b64 = (s: string): string => Buffer.from(s).toString('base64');
+/** 1-based line of the nth occurrence of `needle` in `text`. */
+function lineOf(text: string, needle: string, nth = 0): number {
+  let at = -1;
+  for (let i = 0; i <= nth; i++) {
+    at = text.indexOf(needle, at + 1);
+    assert.ok(at >= 0, `${needle} #${nth} not in the text`);
+  }
+  return text.slice(0, at).split('\n').length;
+}
 
 const MIRROR = (name: string, ns?: string): string => `
 apiVersion: imagemirror.dev/v1alpha1
@@ -30,9 +39,7 @@ describe('loadSpecFiles', () => {
 
   it('reads multi-document YAML: mirrors, secrets, and skips empty docs and unrelated kinds', async () => {
     const f = join(dir, 'all.yaml');
-    await writeFile(
-      f,
-      [
+    const text = [
         '# leading comment only',
         MIRROR('web', 'team-a'),
         '',
@@ -41,17 +48,19 @@ describe('loadSpecFiles', () => {
         'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: []\n',
         '',
         MIRROR('api'),
-      ].join('\n---\n'),
-    );
+      ].join('\n---\n');
+    await writeFile(f, text);
     const r = await loadSpecFiles([f]);
     assert.deepEqual(r.errors, []);
+    // sources are the lines where the documents start; keys count documents:
     // a comment before the first `---` belongs to the first document; empty documents still count
-    assert.deepEqual(r.mirrors.map((m) => m.source), [`${f}:0`, `${f}:6`]);
+    assert.deepEqual(r.mirrors.map((m) => m.source), [`${f}:${lineOf(text, 'apiVersion: imagemirror.dev')}`, `${f}:${lineOf(text, 'apiVersion: imagemirror.dev', 1)}`]);
+    assert.deepEqual(r.mirrors.map((m) => m.key), [`${f}#0`, `${f}#6`]);
     const v = validateMirror(r.mirrors[0]!.doc);
     assert.ok(v.ok, JSON.stringify(v));
     assert.equal(v.mirror.metadata.name, 'web');
     assert.deepEqual(r.secrets, [
-      { namespace: 'team-a', name: 'pull', type: 'kubernetes.io/dockerconfigjson', dockerConfigJson: DOCKER_CONFIG, source: `${f}:2` },
+      { namespace: 'team-a', name: 'pull', type: 'kubernetes.io/dockerconfigjson', dockerConfigJson: DOCKER_CONFIG, source: `${f}:${lineOf(text, 'apiVersion: v1')}` },
     ]);
   });
 
@@ -117,22 +126,20 @@ describe('loadSpecFiles', () => {
 
   it('Secrets: stringData and data both work, stringData wins, namespace defaults, other types are kept but unusable', async () => {
     const f = join(dir, 'secrets.yaml');
-    await writeFile(
-      f,
-      [
+    const text = [
         `apiVersion: v1\nkind: Secret\nmetadata: {name: plain}\ntype: kubernetes.io/dockerconfigjson\nstringData:\n  .dockerconfigjson: '${DOCKER_CONFIG}'\n`,
         `apiVersion: v1\nkind: Secret\nmetadata: {name: both, namespace: ns}\ntype: kubernetes.io/dockerconfigjson\ndata:\n  .dockerconfigjson: ${b64('{"auths":{}}')}\nstringData:\n  .dockerconfigjson: '${DOCKER_CONFIG}'\n`,
         `apiVersion: v1\nkind: Secret\nmetadata: {name: opaque, namespace: ns}\ndata:\n  .dockerconfigjson: ${b64(DOCKER_CONFIG)}\n`,
         `apiVersion: v1\nkind: Secret\nmetadata: {name: legacy, namespace: ns}\ntype: kubernetes.io/dockercfg\ndata:\n  .dockercfg: ${b64('{}')}\n`,
         // base64 wrapped over lines, as `base64` prints it
         `apiVersion: v1\nkind: Secret\nmetadata: {name: wrapped}\ntype: kubernetes.io/dockerconfigjson\ndata:\n  .dockerconfigjson: >-\n    ${b64(DOCKER_CONFIG).slice(0, 20)}\n    ${b64(DOCKER_CONFIG).slice(20)}\n`,
-      ].join('---\n'),
-    );
+      ].join('---\n');
+    await writeFile(f, text);
     const r = await loadSpecFiles([f]);
     assert.deepEqual(r.errors, []);
     assert.equal(findSecret(r.secrets, 'default', 'plain')?.dockerConfigJson, DOCKER_CONFIG);
     assert.equal(findSecret(r.secrets, 'ns', 'both')?.dockerConfigJson, DOCKER_CONFIG);
-    assert.deepEqual(findSecret(r.secrets, 'ns', 'opaque'), { namespace: 'ns', name: 'opaque', type: 'Opaque', source: `${f}:2` });
+    assert.deepEqual(findSecret(r.secrets, 'ns', 'opaque'), { namespace: 'ns', name: 'opaque', type: 'Opaque', source: `${f}:${lineOf(text, 'apiVersion: v1', 2)}` });
     assert.equal(findSecret(r.secrets, 'ns', 'legacy')?.type, 'kubernetes.io/dockercfg');
     assert.equal(findSecret(r.secrets, 'ns', 'legacy')?.dockerConfigJson, undefined);
     assert.equal(findSecret(r.secrets, 'default', 'wrapped')?.dockerConfigJson, DOCKER_CONFIG);
@@ -142,18 +149,16 @@ describe('loadSpecFiles', () => {
 
   it('a broken dockerconfigjson Secret is kept without credentials and reported without its content', async () => {
     const f = join(dir, 's.yaml');
-    await writeFile(
-      f,
-      [
+    const text = [
         'apiVersion: v1\nkind: Secret\nmetadata: {name: notb64}\ntype: kubernetes.io/dockerconfigjson\ndata:\n  .dockerconfigjson: "s3cr3t!!"\n',
         'apiVersion: v1\nkind: Secret\nmetadata: {name: notjson}\ntype: kubernetes.io/dockerconfigjson\nstringData:\n  .dockerconfigjson: "hunter2"\n',
         'apiVersion: v1\nkind: Secret\nmetadata: {name: empty}\ntype: kubernetes.io/dockerconfigjson\n',
         'apiVersion: v1\nkind: Secret\nmetadata: {namespace: x}\ntype: kubernetes.io/dockerconfigjson\n',
-      ].join('---\n'),
-    );
+      ].join('---\n');
+    await writeFile(f, text);
     const r = await loadSpecFiles([f]);
     assert.deepEqual(r.secrets.map((s) => [s.name, s.dockerConfigJson]), [['notb64', undefined], ['notjson', undefined], ['empty', undefined]]);
-    assert.deepEqual(r.errors.map((e) => e.source), [`${f}:0`, `${f}:1`, `${f}:2`, `${f}:3`]);
+    assert.deepEqual(r.errors.map((e) => e.source), [0, 1, 2, 3].map((i) => `${f}:${lineOf(text, 'apiVersion: v1', i)}`));
     assert.match(r.errors[0]!.message, /Secret default\/notb64: data\.\.dockerconfigjson is not valid base64/);
     assert.match(r.errors[1]!.message, /not a JSON object/);
     assert.match(r.errors[2]!.message, /no \.dockerconfigjson/);
@@ -176,10 +181,12 @@ describe('loadSpecFiles', () => {
       }) + `\n---\napiVersion: v1\nkind: Secret\nmetadata: {name: s}\n`,
     );
     const r = await loadSpecFiles([f]);
-    assert.deepEqual(r.mirrors.map((m) => m.source), [`${f}:0:items[0]`]);
-    assert.deepEqual(r.secrets.map((s) => s.source), [`${f}:0:items[1]`, `${f}:1`]);
-    assert.equal(findSecret(r.secrets, 'default', 's')?.source, `${f}:0:items[1]`);
-    assert.deepEqual(r.errors, [{ source: `${f}:1`, message: `Secret default/s is also defined at ${f}:0:items[1]; using the first` }]);
+    // The List is one line of JSON: its items all start on line 1; the second document on line 3.
+    assert.deepEqual(r.mirrors.map((m) => m.source), [`${f}:1`]);
+    assert.deepEqual(r.mirrors.map((m) => m.key), [`${f}#0.items[0]`]);
+    assert.deepEqual(r.secrets.map((s) => s.source), [`${f}:1`, `${f}:3`]);
+    assert.equal(findSecret(r.secrets, 'default', 's')?.source, `${f}:1`);
+    assert.deepEqual(r.errors, [{ source: `${f}:3`, message: `Secret default/s is also defined at ${f}:1; using the first` }]);
   });
 
   it('keeps an ImageMirror of another imagemirror.dev version for validation to report; ignores other groups', async () => {
