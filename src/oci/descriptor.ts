@@ -5,6 +5,7 @@
  */
 import type { Descriptor, ManifestJson } from './content.js';
 import { OciError } from './errors.js';
+import { parseRegistryJson } from './json.js';
 import { digestProblem } from './names.js';
 
 /** Where a structure came from, for the one-line error: `r.example/app: manifest sha256:… manifests[3]`. */
@@ -81,9 +82,9 @@ export function checkManifestJson(json: unknown, ctx: StructureContext): Manifes
 export function parseManifestBytes(bytes: Uint8Array, ctx: StructureContext): ManifestJson {
   let json: unknown;
   try {
-    json = JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'));
-  } catch {
-    throw fail(ctx, 'MANIFEST_INVALID', 'not valid JSON');
+    json = parseRegistryJson(bytes);
+  } catch (e) {
+    throw fail(ctx, 'MANIFEST_INVALID', (e as Error).message);
   }
   return checkManifestJson(json, ctx);
 }

@@ -7,6 +7,7 @@
 import type { Descriptor } from './content.js';
 import { checkReferrerList } from './descriptor.js';
 import { OciError } from './errors.js';
+import { parseRegistryJson } from './json.js';
 import { MAX_MANIFEST_BYTES } from './media-types.js';
 import { isValidTag } from './names.js';
 
@@ -37,9 +38,9 @@ function protocol(ctx: ListingContext, detail: string): OciError {
 
 function parseJson(bytes: Uint8Array, ctx: ListingContext): unknown {
   try {
-    return JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8')) as unknown;
-  } catch {
-    throw protocol(ctx, 'response is not JSON');
+    return parseRegistryJson(bytes);
+  } catch (e) {
+    throw protocol(ctx, `response is ${(e as Error).message}`);
   }
 }
 

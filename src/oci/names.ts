@@ -32,7 +32,8 @@ export function isValidTag(s: unknown): s is string {
 
 /** Why `s` is not a repository path (`library/nginx`), or undefined when it is one. */
 export function repositoryProblem(s: unknown): string | undefined {
-  if (typeof s !== 'string' || s === '') return 'empty repository name';
+  if (typeof s !== 'string') return 'repository name is not a string';
+  if (s === '') return 'empty repository name';
   if (s.length > REPOSITORY_MAX_LENGTH) return `repository name longer than ${REPOSITORY_MAX_LENGTH} characters`;
   for (const c of s.split('/')) {
     if (!REPOSITORY_COMPONENT_PATTERN.test(c)) return `invalid repository path component ${quote(c)} in ${quote(s)}`;
@@ -111,7 +112,9 @@ function encodeSegment(s: string): string {
  */
 export function apiPath(repository: string, kind: ApiKind, reference?: string): string {
   const rp = repositoryProblem(repository);
-  if (rp !== undefined) throw new OciError({ code: 'INVALID_REFERENCE', message: `refusing a request path: ${rp}`, repository: String(repository) });
+  if (rp !== undefined) {
+    throw new OciError({ code: 'INVALID_REFERENCE', message: `refusing a request path: ${rp}`, ...(typeof repository === 'string' ? { repository } : {}) });
+  }
   const base = `/v2/${repository.split('/').map(encodeSegment).join('/')}`;
   if (kind === 'tags/list' || kind === 'blobs/uploads/') {
     if (reference !== undefined) throw new OciError({ code: 'INVALID_REFERENCE', message: `refusing a request path: ${kind} takes no reference`, repository });

@@ -23,7 +23,7 @@
  */
 import { isIP, isIPv6 } from 'node:net';
 import { OciError } from './errors.js';
-import { REPOSITORY_COMPONENT_PATTERN, TAG_PATTERN } from './names.js';
+import { REPOSITORY_COMPONENT_PATTERN, TAG_PATTERN, quote } from './names.js';
 
 export interface ImageReference {
   /** Canonical registry host[:port], e.g. `docker.io`, `localhost:5000`, `[::1]:5000`. */
@@ -64,7 +64,7 @@ function digestProblem(d: string): string | undefined {
   const algo = d.slice(0, i);
   const enc = d.slice(i + 1);
   const re = DIGEST_ENCODINGS[algo];
-  if (!re) return `unsupported digest algorithm "${algo}" (use sha256 or sha512)`;
+  if (!re) return `unsupported digest algorithm ${quote(algo)} (use sha256 or sha512)`;
   if (!re.test(enc)) {
     const want = algo === 'sha256' ? 64 : 128;
     return `${algo} digest must be ${want} lowercase hex digits, got ${enc.length} character${enc.length === 1 ? '' : 's'}${/[A-F]/.test(enc) ? ' with uppercase' : ''}`;
@@ -88,16 +88,16 @@ function splitHostPort(s: string): { host: string; port?: string } {
 function domainProblem(s: string): string | undefined {
   const { host, port } = splitHostPort(s);
   if (port !== undefined) {
-    if (!PORT.test(port) || Number(port) < 1 || Number(port) > 65535) return `invalid port "${port}" in registry "${s}"`;
+    if (!PORT.test(port) || Number(port) < 1 || Number(port) > 65535) return `invalid port ${quote(port)} in registry ${quote(s)}`;
   }
   if (host.startsWith('[')) {
-    if (!host.endsWith(']') || !isIPv6(host.slice(1, -1))) return `invalid IPv6 address "${host}" in registry "${s}"`;
+    if (!host.endsWith(']') || !isIPv6(host.slice(1, -1))) return `invalid IPv6 address ${quote(host)} in registry ${quote(s)}`;
     return undefined;
   }
-  if (host === '') return `empty host in registry "${s}"`;
-  if (isIPv6(host)) return `IPv6 address "${host}" must be in brackets, e.g. "[${host}]:5000"`;
+  if (host === '') return `empty host in registry ${quote(s)}`;
+  if (isIPv6(host)) return `IPv6 address ${quote(host)} must be in brackets, e.g. "[${host}]:5000"`;
   for (const c of host.split('.')) {
-    if (!DOMAIN_COMPONENT.test(c)) return `invalid registry host "${host}"`;
+    if (!DOMAIN_COMPONENT.test(c)) return `invalid registry host ${quote(host)}`;
   }
   return undefined;
 }
@@ -150,18 +150,19 @@ export function isLoopbackRegistry(registry: string): boolean {
 }
 
 function invalid(input: string, why: string): OciError {
-  return new OciError({ code: 'INVALID_REFERENCE', message: `invalid image reference "${input}": ${why}` });
+  // The input may hold anything (a newline, control characters): quoted, it stays one line.
+  return new OciError({ code: 'INVALID_REFERENCE', message: `invalid image reference ${quote(input, 300)}: ${why}` });
 }
 
 function pathProblem(path: string): string | undefined {
   if (path === '') return 'empty repository path';
   for (const c of path.split('/')) {
-    if (c === '') return `empty path component in "${path}" (check for "//" or a leading/trailing "/")`;
+    if (c === '') return `empty path component in ${quote(path)} (check for "//" or a leading/trailing "/")`;
     if (PATH_COMPONENT.test(c)) continue;
-    if (PATH_COMPONENT.test(c.toLowerCase())) return `repository name must be lowercase ("${c}")`;
+    if (PATH_COMPONENT.test(c.toLowerCase())) return `repository name must be lowercase (${quote(c)})`;
     const bad = /[^a-z0-9._-]/.exec(c.toLowerCase());
-    if (bad) return `invalid character "${bad[0]}" in repository path component "${c}"`;
-    return `repository path component "${c}" must start and end with a letter or digit and separate words with ".", "_", "__" or "-"`;
+    if (bad) return `invalid character ${quote(bad[0])} in repository path component ${quote(c)}`;
+    return `repository path component ${quote(c)} must start and end with a letter or digit and separate words with ".", "_", "__" or "-"`;
   }
   return undefined;
 }
@@ -196,7 +197,7 @@ export function parseReference(s: string): ImageReference {
         input,
         tag.length > 128
           ? `tag is ${tag.length} characters, at most 128 allowed`
-          : `invalid tag "${tag}" (letters, digits, "_", "." and "-", not starting with "." or "-")`,
+          : `invalid tag ${quote(tag)} (letters, digits, "_", "." and "-", not starting with "." or "-")`,
       );
     }
   }
@@ -214,7 +215,7 @@ export function parseReference(s: string): ImageReference {
   } else if (slash >= 0 && first !== first.toLowerCase()) {
     throw invalid(
       input,
-      `"${first}" has uppercase letters; repository names must be lowercase (a registry host needs a "." or a port, e.g. "${first.toLowerCase()}:5000/...")`,
+      `${quote(first)} has uppercase letters; repository names must be lowercase (a registry host needs a "." or a port, e.g. "${first.toLowerCase()}:5000/...")`,
     );
   } else {
     registry = DOCKER_HUB;
@@ -238,7 +239,7 @@ export function parseRepository(s: string): { registry: string; repository: stri
   const r = parseReference(s);
   if (r.digest !== undefined) throw invalid(s, `a repository must not include a digest ("@${r.digest}")`);
   if (r.tag !== undefined) {
-    const hint = s.includes('/') ? '' : ` (if "${s}" is a registry, add a repository path: "${s}/name")`;
+    const hint = s.includes('/') ? '' : ` (if ${quote(s)} is a registry, add a repository path: "${s}/name")`;
     throw invalid(s, `a repository must not include a tag (":${r.tag}")${hint}`);
   }
   return { registry: r.registry, repository: r.repository };

@@ -22,6 +22,7 @@ import { anonymous, type CredentialProvider } from './credentials.js';
 import { sha256Digest } from './digest.js';
 import { OciError, isOciError } from './errors.js';
 import { drop, header, nextLink, Transport, type HttpResponse, type RequestEvent } from './http.js';
+import { parseRegistryJson } from './json.js';
 import { ReferrersListing, TagListing, nextPageUrl, type ListingContext } from './listing.js';
 import { MANIFEST_ACCEPT, MAX_MANIFEST_BYTES, MediaType, isSchema1MediaType } from './media-types.js';
 import { apiPath, digestProblem, isValidMediaType, isValidRepository, looksLikeDigest, quote, repositoryProblem, type ApiKind } from './names.js';
@@ -229,9 +230,9 @@ class RegistryRepository implements Repository {
     const bytes = await readCapped(res, MAX_MANIFEST_BYTES, () => err('MANIFEST_TOO_LARGE', `more than ${MAX_MANIFEST_BYTES} bytes`));
     let parsed: unknown;
     try {
-      parsed = JSON.parse(Buffer.from(bytes).toString('utf8')) as unknown;
-    } catch {
-      throw err('MANIFEST_INVALID', 'body is not JSON');
+      parsed = parseRegistryJson(bytes);
+    } catch (e) {
+      throw err('MANIFEST_INVALID', `body is ${(e as Error).message}`);
     }
     if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw err('MANIFEST_INVALID', 'body is not a JSON object');
     const json = parsed as ManifestJson;

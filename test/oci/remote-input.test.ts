@@ -18,7 +18,8 @@ import {
   MAX_TAGS_PER_LISTING,
   MAX_TAG_LISTING_BYTES,
 } from '../../src/oci/listing.js';
-import { MediaType } from '../../src/oci/media-types.js';
+import { MAX_JSON_DEPTH } from '../../src/oci/json.js';
+import { MAX_MANIFEST_BYTES, MediaType } from '../../src/oci/media-types.js';
 import { apiPath } from '../../src/oci/names.js';
 import { RegistryClient } from '../../src/oci/registry.js';
 import { buildImage, pushBlobs, pushImage, type BuiltImage } from '../support/images.js';
@@ -218,6 +219,19 @@ describe('remote input from a hostile registry', function () {
     it('a GET answering a Docker-Content-Digest that is not a digest is refused', async () => {
       hostile.routes.push((req) => (is(req, 'GET', 'upstream/app', 'manifests/v1.0') ? manifestAnswer(source.bytes, source.mediaType, { 'docker-content-digest': '../x' }) : undefined));
       await rejects(viaHostile.repository('upstream/app').getManifest('v1.0'), 'DIGEST_INVALID', /Docker-Content-Digest: "\.\.\/x" is not a digest/);
+    });
+
+    it(`a manifest or listing nested deeper than MAX_JSON_DEPTH (${MAX_JSON_DEPTH}) is refused before JSON.parse (4 MiB of "[" in milliseconds)`, async () => {
+      const n = MAX_MANIFEST_BYTES / 2 - 16;
+      const deep = Buffer.from('['.repeat(n) + ']'.repeat(n));
+      hostile.manifest('x/y', 'deep', deep, MediaType.OciManifest);
+      hostile.routes.push((req) => (is(req, 'GET', 'x/y', 'tags/list') ? json(`{"tags":${'['.repeat(100_000)}${']'.repeat(100_000)}}`) : undefined));
+      const started = performance.now();
+      await rejects(viaHostile.repository('x/y').getManifest('deep'), 'MANIFEST_INVALID', new RegExp(`body is JSON nested deeper than ${MAX_JSON_DEPTH} levels`));
+      await rejects(viaHostile.repository('x/y').listTags(), 'PROTOCOL', /response is JSON nested deeper/);
+      const ms = performance.now() - started;
+      // JSON.parse alone takes seconds on this body; the scan takes milliseconds.
+      assert.ok(ms < 1_000, `${Math.round(ms)} ms`);
     });
 
     it('every request path is built from checked, encoded segments', () => {
