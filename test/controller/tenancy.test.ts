@@ -131,6 +131,8 @@ describe('controller tenancy (policies, tag ownership, deadline)', function () {
 
     await fake.create(mirrorObject('team-a', 'late', { source: { repository: `${reg.host}/src/two`, tags: ['1.0'] }, targets: [target] }));
     await reg.resetLog();
+    const ownerPatches = (): number => fake.requests.filter((r) => r.verb === 'patch' && r.subresource === 'status' && r.name === 'owner').length;
+    const patchedBefore = ownerPatches();
     const second = await startInProcess();
     const late = await waitReady('team-a', 'late', 'False', 'TargetClaimed');
     assert.match(cond(late, 'Ready')!.message, new RegExp(`${reg.host}/shared/app:1\\.0 is owned by ImageMirror team-b/owner`));
@@ -139,7 +141,9 @@ describe('controller tenancy (policies, tag ownership, deadline)', function () {
     assert.deepEqual(puts, [], 'the later claimant wrote nothing to the tag');
     assert.equal(second.real.claims.owner(`${reg.host}/shared/app:1.0`), 'team-b/owner');
 
-    // The owner is deleted: its claims go, and the retrying claimant takes the tag.
+    // The owner is deleted once this controller has reconciled it (so nothing queued for it is
+    // left to notice): the delete event releases its claims, and the retrying claimant takes over.
+    await fake.waitFor(() => (ownerPatches() > patchedBefore ? true : undefined), 15_000, 'the owner reconciled after the restart');
     fake.deleteObject(API, 'imagemirrors', 'team-b', 'owner');
     await waitReady('team-a', 'late', 'True', 'Synced');
     assert.equal(await digestOf('shared/app'), two);

@@ -149,23 +149,25 @@ describe('ship: Helm chart', function () {
     await assert.rejects(renderChart({ values: { serviceAccount: { create: false } } }), /serviceAccount\.name is required/);
   });
 
-  for (const file of ['imagemirror.yaml', 'imagemirrorpolicy.yaml']) it(`ships the CRD from crds/${file} unchanged (plus keep-on-uninstall)`, async () => {
-    const source = await readFile(join(REPO_ROOT, 'crds', file), 'utf8');
-    assert.equal(await readFile(join(CHART_DIR, 'files', 'crds', file), 'utf8'), source, `charts/.../files/crds/${file} differs from crds/${file}: copy it again`);
-    const name = (parse(source) as K8sObject).metadata.name;
-    const crd = find(defaults, 'CustomResourceDefinition').find((c) => c.metadata.name === name);
-    assert.ok(crd, `CRD ${name} not rendered with installCRDs=true`);
-    assert.equal(crd.metadata.annotations?.['helm.sh/resource-policy'], 'keep');
-    const expected = parse(source) as K8sObject;
-    const strip = (o: K8sObject) => {
-      const c = structuredClone(o);
-      delete c.metadata.annotations?.['helm.sh/resource-policy'];
-      if (c.metadata.annotations && Object.keys(c.metadata.annotations).length === 0) delete c.metadata.annotations;
-      delete c.metadata.labels;
-      return c;
-    };
-    assert.deepEqual(strip(crd), strip(expected));
-  });
+  for (const file of ['imagemirror.yaml', 'imagemirrorpolicy.yaml']) {
+    it(`ships the CRD from crds/${file} unchanged (plus keep-on-uninstall)`, async () => {
+      const source = await readFile(join(REPO_ROOT, 'crds', file), 'utf8');
+      assert.equal(await readFile(join(CHART_DIR, 'files', 'crds', file), 'utf8'), source, `charts/.../files/crds/${file} differs from crds/${file}: copy it again`);
+      const name = (parse(source) as K8sObject).metadata.name;
+      const crd = find(defaults, 'CustomResourceDefinition').find((c) => c.metadata.name === name);
+      assert.ok(crd, `CRD ${name} not rendered with installCRDs=true`);
+      assert.equal(crd.metadata.annotations?.['helm.sh/resource-policy'], 'keep');
+      const expected = parse(source) as K8sObject;
+      const strip = (o: K8sObject) => {
+        const c = structuredClone(o);
+        delete c.metadata.annotations?.['helm.sh/resource-policy'];
+        if (c.metadata.annotations && Object.keys(c.metadata.annotations).length === 0) delete c.metadata.annotations;
+        delete c.metadata.labels;
+        return c;
+      };
+      assert.deepEqual(strip(crd), strip(expected));
+    });
+  }
 
   it('NOTES.txt tells how to check the install', async () => {
     const notes = await renderChartText({ notes: true });
