@@ -246,17 +246,18 @@ describe('registry traffic through proxies and with certs directories (real regi
       }
     });
 
-    it('a proxy that never answers CONNECT fails the request after the headers timeout', async () => {
-      const wedged = await startConnectProxy({ stallConnect: true });
+    it('a proxy that never answers fails the request after the headers timeout, for CONNECT and for absolute-form requests', async () => {
+      const wedged = await startConnectProxy({ stall: true });
       try {
-        const started = performance.now();
-        const err = await withDispatcher({ host: privateCa.host, tls: caTls, headersTimeoutMs: 200, env: { HTTPS_PROXY: wedged.url } }, (d) =>
-          failure(request(`${privateCa.url}/v2/`, { dispatcher: d })),
-        );
-        assert.equal(err.code, 'UND_ERR_HEADERS_TIMEOUT', String(err));
-        // undici's timers tick about once a second; far from its 300 s default for proxy connections.
-        assert.ok(performance.now() - started < 5_000);
-        assert.deepEqual(wedged.targets(), [privateCa.host]);
+        const cases: Array<[TestRegistry, HostTls | undefined, NodeJS.ProcessEnv]> = [[privateCa, caTls, { HTTPS_PROXY: wedged.url }], [plain, undefined, { HTTP_PROXY: wedged.url }]];
+        for (const [reg, tls, env] of cases) {
+          const started = performance.now();
+          const err = await withDispatcher({ host: reg.host, tls, headersTimeoutMs: 200, env }, (d) => failure(request(`${reg.url}/v2/`, { dispatcher: d })));
+          assert.equal(err.code, 'UND_ERR_HEADERS_TIMEOUT', String(err));
+          // undici's timers tick about once a second; far from its 300 s default for proxy connections.
+          assert.ok(performance.now() - started < 5_000);
+        }
+        assert.deepEqual(wedged.log.map((r) => `${r.method} ${r.target}`), [`CONNECT ${privateCa.host}`, `GET ${plain.host}`]);
       } finally {
         await wedged.stop();
       }

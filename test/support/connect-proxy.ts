@@ -2,7 +2,7 @@
  * A logging forward proxy on loopback, as a corporate HTTP proxy behaves: CONNECT tunnels (what
  * HTTPS goes through) and absolute-form plain requests (`GET http://host/path`, what plain HTTP goes
  * through). It records the target of every request before answering it, so a test that got a
- * response can read the log at once. It can demand Proxy-Authorization (Basic).
+ * response can read the log at once. It can demand Proxy-Authorization (Basic), or stall.
  */
 import { createServer, request as httpRequest, Agent as HttpAgent, type IncomingMessage, type ServerResponse } from 'node:http';
 import { connect as netConnect, type AddressInfo, type Socket } from 'node:net';
@@ -22,8 +22,8 @@ export interface ProxyRecord {
 export interface ConnectProxyOptions {
   /** Demand `Proxy-Authorization: Basic` with these credentials; others get 407. */
   auth?: { user: string; password: string };
-  /** Log CONNECT requests and then never answer them, as a wedged proxy does. */
-  stallConnect?: boolean;
+  /** Log every request (CONNECT or absolute-form) and then never answer it, as a wedged proxy does. */
+  stall?: boolean;
 }
 
 export interface ConnectProxy {
@@ -64,6 +64,7 @@ export async function startConnectProxy(o: ConnectProxyOptions = {}): Promise<Co
     }
     const ok = authorized(req);
     log.push({ method: req.method ?? '', target: url.host, path: url.pathname + url.search, authorized: ok });
+    if (o.stall) return;
     if (!ok) {
       res.writeHead(407, { 'proxy-authenticate': 'Basic realm="test-proxy"' }).end();
       return;
@@ -89,7 +90,7 @@ export async function startConnectProxy(o: ConnectProxyOptions = {}): Promise<Co
     const target = req.url ?? '';
     const ok = authorized(req);
     log.push({ method: 'CONNECT', target, authorized: ok });
-    if (o.stallConnect) return;
+    if (o.stall) return;
     if (!ok) {
       client.end('HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm="test-proxy"\r\nContent-Length: 0\r\n\r\n');
       return;
