@@ -83,13 +83,6 @@ class SecretPool {
     bucket?.delete(v);
     if (bucket?.size === 0) this.index.delete(p);
   }
-
-  clear(): void {
-    for (const v of [...this.values]) {
-      this.values.delete(v);
-      this.unindex(v);
-    }
-  }
 }
 
 /** First MIN_SECRET_LENGTH characters → the secrets starting with them: one lookup per text position. */
@@ -129,12 +122,6 @@ export function knownSecretCount(kind: SecretKind): number {
 /** Whether `value` is still remembered (for tests of the bounds). */
 export function isKnownSecret(value: string): boolean {
   return pools.credential.has(value) || pools.token.has(value);
-}
-
-/** Forgets every registered secret. Tests only: a running process never unlearns a secret. */
-export function forgetSecretsForTests(): void {
-  pools.credential.clear();
-  pools.token.clear();
 }
 
 function safeEncode(v: string): string {
