@@ -1,0 +1,89 @@
+import assert from 'node:assert/strict';
+import { chmod, mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { RegistryClient } from '../../src/oci/registry.js';
+import type { CredentialProvider } from '../../src/oci/credentials.js';
+import { runSync } from '../../src/standalone/sync.js';
+import { startRegistry, type TestRegistry } from '../support/registry.js';
+import { buildImage, pushImage } from '../support/images.js';
+
+const b64 = (s: string): string => Buffer.from(s, 'utf8').toString('base64');
+
+async function exists(p: string): Promise<boolean> {
+  return stat(p).then(
+    () => true,
+    () => false,
+  );
+}
+
+describe('spec-file Secrets run no credential helpers (as the controller)', function () {
+  this.timeout(60_000);
+  let reg: TestRegistry;
+  let dir: string;
+  let marker: string;
+  let savedPath: string | undefined;
+  const password = 'helper-test-password';
+
+  before(async () => {
+    reg = await startRegistry({ auth: 'htpasswd', users: { alice: password } });
+    const creds: CredentialProvider = { get: async () => ({ kind: 'basic', username: 'alice', password }) };
+    const c = new RegistryClient(reg.host, { credentials: creds });
+    try {
+      await pushImage(c.repository('src/app'), buildImage(), '1.0');
+    } finally {
+      await c.close();
+    }
+    dir = await mkdtemp(join(tmpdir(), 'secret-helpers-'));
+    marker = join(dir, 'helper-ran');
+    // A helper that leaves a marker when run, and would even hand out working credentials.
+    const bin = join(dir, 'bin');
+    await mkdir(bin);
+    const helper = join(bin, 'docker-credential-xyz');
+    await writeFile(helper, `#!/bin/sh\ncat >/dev/null\necho ran >> '${marker}'\necho '{"ServerURL":"${reg.host}","Username":"alice","Secret":"${password}"}'\n`);
+    await chmod(helper, 0o755);
+    savedPath = process.env.PATH;
+    process.env.PATH = `${bin}:${process.env.PATH ?? ''}`;
+  });
+  after(async () => {
+    process.env.PATH = savedPath;
+    await reg?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+  beforeEach(async () => rm(marker, { force: true }));
+
+  const secretDoc = (config: object): string =>
+    `apiVersion: v1\nkind: Secret\nmetadata: {name: pull, namespace: team-a}\ntype: kubernetes.io/dockerconfigjson\nstringData:\n  .dockerconfigjson: '${JSON.stringify(config)}'\n`;
+  const mirrorDoc = (name: string, secret: boolean): string =>
+    `apiVersion: imagemirror.dev/v1alpha1\nkind: ImageMirror\nmetadata: {name: ${name}, namespace: team-a}\nspec:\n` +
+    `  source: {repository: ${reg.host}/src/app, tags: ['1.0']${secret ? ', credentials: {secretName: pull}' : ''}}\n` +
+    `  targets: [{repository: ${reg.host}/dst/${name}${secret ? ', credentials: {secretName: pull}' : ''}}]\n`;
+
+  async function sync(docs: string[], dockerConfig: object | undefined): Promise<Awaited<ReturnType<typeof runSync>>> {
+    const file = join(dir, 'spec.yaml');
+    await writeFile(file, docs.join('---\n'));
+    const cfg = join(dir, 'config.json');
+    if (dockerConfig) await writeFile(cfg, JSON.stringify(dockerConfig));
+    return runSync({ files: [file], dockerConfig: dockerConfig ? cfg : join(dir, 'absent.json'), stdout: new PassThrough(), stderr: new PassThrough() });
+  }
+
+  it('credHelpers and credsStore in a Secret document are ignored: its auths are used, the helper never runs', async () => {
+    const r = await sync([secretDoc({ credsStore: 'xyz', credHelpers: { [reg.host]: 'xyz' }, auths: { [reg.host]: { auth: b64(`alice:${password}`) } } }), mirrorDoc('with-auths', true)], undefined);
+    assert.equal(r.mirrors[0]?.ready, true, r.mirrors[0]?.message);
+    assert.equal(await exists(marker), false, 'the helper ran');
+  });
+
+  it('a Secret naming only a helper yields no credentials (an auth failure), and the helper never runs', async () => {
+    const r = await sync([secretDoc({ credHelpers: { [reg.host]: 'xyz' } }), mirrorDoc('helper-only', true)], undefined);
+    assert.equal(r.mirrors[0]?.ready, false);
+    assert.match(r.mirrors[0]?.message ?? '', /authentication failed|UNAUTHORIZED|401/i);
+    assert.equal(await exists(marker), false, 'the helper ran');
+  });
+
+  it('the host --docker-config may still use helpers, as docker does (control: the helper works)', async () => {
+    const r = await sync([mirrorDoc('host-config', false)], { credHelpers: { [reg.host]: 'xyz' } });
+    assert.equal(r.mirrors[0]?.ready, true, r.mirrors[0]?.message);
+    assert.equal(await exists(marker), true, 'the helper ran for the host config');
+  });
+});
