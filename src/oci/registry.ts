@@ -35,7 +35,6 @@ export type { RequestEvent } from './http.js';
 
 export type Capability = 'mount' | 'referrers_api';
 
-
 export interface RegistryClientOptions {
   credentials?: CredentialProvider;
   /** Skip TLS verification, and use plain HTTP if the host speaks no TLS. */
@@ -99,7 +98,7 @@ export class RegistryClient {
   repository(name: string): Repository {
     const problem = repositoryProblem(name);
     if (problem !== undefined) {
-      throw new OciError({ code: 'INVALID_REFERENCE', message: `${this.registry}: ${problem}`, registry: this.registry, repository: String(name) });
+      throw new OciError({ code: 'INVALID_REFERENCE', message: `${this.registry}: ${problem}`, registry: this.registry, ...(typeof name === 'string' ? { repository: name } : {}) });
     }
     return new RegistryRepository(this, name);
   }

@@ -177,6 +177,33 @@ describe('remote input from a hostile registry', function () {
       assert.ok(!(await tagsOf(real.repository('mirror/ref'))).includes('sig-tag'));
     });
 
+    it(`a fallback index (registry without the referrers API) gets the same checks: bad digests and more than MAX_REFERRERS_PER_SUBJECT entries are refused`, async () => {
+      const tag = source.digest.replace(':', '-');
+      const entry = (i: number): object => ({ mediaType: MediaType.OciManifest, digest: `sha256:${i.toString(16).padStart(64, '0')}`, size: 100 });
+      hostile.routes.push((req) => (is(req, 'GET', 'upstream/app', 'tags/list') ? json({ name: 'upstream/app', tags: ['v1.0', tag] }) : undefined));
+      const cases: Array<[unknown[], string, RegExp]> = [
+        [[{ mediaType: MediaType.OciManifest, digest: 'sig-tag', size: 10 }], 'DIGEST_INVALID', /manifests\[0\]: "sig-tag" is not a digest/],
+        [Array.from({ length: MAX_REFERRERS_PER_SUBJECT + 1 }, (_, i) => entry(i)), 'PROTOCOL', new RegExp(`more than ${MAX_REFERRERS_PER_SUBJECT} referrers`)],
+      ];
+      for (const [manifests, code, re] of cases) {
+        const fallback = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests }));
+        hostile.manifest('upstream/app', tag, fallback, MediaType.OciIndex);
+        const res = await new CopyEngine().copyImage({
+          source: viaHostile.repository('upstream/app'),
+          reference: 'v1.0',
+          targets: [{ repository: real.repository('mirror/fallback'), tags: ['v1.0'] }],
+          referrers: true,
+          overwrite: true,
+        });
+        const t = res.targets[0]!;
+        assert.equal(t.action, 'Failed');
+        assert.equal(t.errorCode, code, t.message);
+        assert.match(t.message ?? '', re);
+        assert.match(t.message ?? '', new RegExp(`${hostile.host}/upstream/app:${tag}`));
+      }
+      assert.deepEqual(hostile.log.filter((e) => e.path.includes('sig-tag') || e.path.includes('/manifests/sha256:000')), [], 'no listed entry was fetched');
+    });
+
     it('a HEAD answering Docker-Content-Digest: <a tag> is a DIGEST_INVALID error; that "digest" is never fetched nor written', async () => {
       const evil = variant(victim, 'head');
       hostile.routes.push((req) =>
