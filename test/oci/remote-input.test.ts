@@ -364,23 +364,29 @@ describe('remote input from a hostile registry', function () {
         const { link, ...body } = answer();
         return json({ schemaVersion: 2, mediaType: MediaType.OciIndex, ...body }, { 'content-type': MediaType.OciIndex, ...(link ? { link } : {}) });
       });
-      const repo = (): Repository => viaHostile.repository('x/y');
-      const ok = Array.from({ length: MAX_REFERRERS_PER_SUBJECT }, (_, i) => entry(i));
-      answer = () => ({ manifests: ok });
-      assert.equal((await repo().referrers(subject))?.length, MAX_REFERRERS_PER_SUBJECT);
-      answer = () => ({ manifests: [...ok, entry(MAX_REFERRERS_PER_SUBJECT)] });
-      await rejects(repo().referrers(subject), 'PROTOCOL', new RegExp(`more than ${MAX_REFERRERS_PER_SUBJECT} referrers`));
-      answer = () => ({ manifests: [{ ...entry(1), size: -1 }] });
-      await rejects(repo().referrers(subject), 'MANIFEST_INVALID', /manifests\[0\]: size is not a non-negative integer/);
-      answer = () => ({ manifests: [{ ...entry(1), annotations: { a: 1 } }] });
-      await rejects(repo().referrers(subject), 'MANIFEST_INVALID', /annotations is not a map of strings/);
-      answer = () => ({ manifests: 'all' });
-      await rejects(repo().referrers(subject), 'MANIFEST_INVALID', /manifests is not a list/);
-      pages = 0;
-      answer = () => ({ manifests: [entry(pages)], pad: 'x'.repeat(512 * 1024), link: `</v2/x/y/referrers/${subject}?page=${pages}>; rel="next"` });
-      await rejects(repo().referrers(subject), 'PROTOCOL', new RegExp(`larger than ${MAX_REFERRERS_LISTING_BYTES} bytes`));
-      // Each page a little over 512 KiB: the bound is crossed on page 8, and nothing is read after it.
-      assert.equal(pages, MAX_REFERRERS_LISTING_BYTES / (512 * 1024));
+      // A client of its own: another test taught the shared one that this host has no referrers API.
+      const client = new RegistryClient(hostile.host);
+      const repo = (): Repository => client.repository('x/y');
+      try {
+        const ok = Array.from({ length: MAX_REFERRERS_PER_SUBJECT }, (_, i) => entry(i));
+        answer = () => ({ manifests: ok });
+        assert.equal((await repo().referrers(subject))?.length, MAX_REFERRERS_PER_SUBJECT);
+        answer = () => ({ manifests: [...ok, entry(MAX_REFERRERS_PER_SUBJECT)] });
+        await rejects(repo().referrers(subject), 'PROTOCOL', new RegExp(`more than ${MAX_REFERRERS_PER_SUBJECT} referrers`));
+        answer = () => ({ manifests: [{ ...entry(1), size: -1 }] });
+        await rejects(repo().referrers(subject), 'MANIFEST_INVALID', /manifests\[0\]: size is not a non-negative integer/);
+        answer = () => ({ manifests: [{ ...entry(1), annotations: { a: 1 } }] });
+        await rejects(repo().referrers(subject), 'MANIFEST_INVALID', /annotations is not a map of strings/);
+        answer = () => ({ manifests: 'all' });
+        await rejects(repo().referrers(subject), 'MANIFEST_INVALID', /manifests is not a list/);
+        pages = 0;
+        answer = () => ({ manifests: [entry(pages)], pad: 'x'.repeat(512 * 1024), link: `</v2/x/y/referrers/${subject}?page=${pages}>; rel="next"` });
+        await rejects(repo().referrers(subject), 'PROTOCOL', new RegExp(`larger than ${MAX_REFERRERS_LISTING_BYTES} bytes`));
+        // Each page a little over 512 KiB: the bound is crossed on page 8, and nothing is read after it.
+        assert.equal(pages, MAX_REFERRERS_LISTING_BYTES / (512 * 1024));
+      } finally {
+        await client.close();
+      }
     });
   });
 });
