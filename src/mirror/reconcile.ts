@@ -17,7 +17,8 @@ import type { Credential, CredentialProvider } from '../oci/credentials.js';
 import type { Repository } from '../oci/content.js';
 import { validateMirror } from './validate.js';
 import { selectTags, missingTags, targetTags } from './select.js';
-import { formatDuration, parseDuration } from './duration.js';
+import { formatDuration } from './duration.js';
+import { resyncIntervalMs } from './interval.js';
 import { TargetClaims, claimKey } from './claims.js';
 import { checkPolicy } from './policy.js';
 import { removeCondition, setCondition } from './conditions.js';
@@ -148,7 +149,7 @@ export function createReconciler(o: ReconcilerOptions = {}): MirrorReconciler {
       }
     }
     const namespace = m.metadata.namespace ?? 'default';
-    const intervalMs = parseDuration(spec.interval ?? '10m');
+    const intervalMs = resyncIntervalMs(spec);
     const mlog = log.child({ mirror: key });
 
     let source: Repository;

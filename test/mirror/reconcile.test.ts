@@ -39,6 +39,15 @@ describe('reconcile(mirror) → status', function () {
     await Promise.all([open.stop(), locked.stop()]);
   });
 
+  it('clamps the resync interval to 10s..30 days: 1ns and 999999h never hot-loop or overflow a timer', async () => {
+    const spec = (interval: string): ImageMirrorSpec => ({ source: { repository: `${open.host}/src/app`, tags: ['1.0.0'] }, targets: [{ repository: `${open.host}/interval/app` }], interval });
+    const fast = await reconciler.reconcile(mirror(spec('1ns')), anonymousCtx);
+    assert.equal(fast.outcome, 'synced', fast.message);
+    assert.equal(fast.requeueAfterMs, 10_000);
+    const slow = await reconciler.reconcile(mirror(spec('999999h')), anonymousCtx);
+    assert.equal(slow.requeueAfterMs, 30 * 24 * 3600_000);
+  });
+
   it('in sync: Ready=True Synced with observedGeneration, rows, summary, bytes, requeue after interval', async () => {
     const r = await reconciler.reconcile(mirror({ source: { repository: `${open.host}/src/app`, tags: ['1.0.0'] }, targets: [{ repository: `${open.host}/dst/app` }], interval: '90s' }), anonymousCtx);
     assert.equal(r.outcome, 'synced', r.message);
