@@ -138,35 +138,39 @@ const SENSITIVE_KEY = /token|passw|pwd|secret|auth|credential|api[-_]?key|signat
 const CHALLENGE_PARAM = /^(?:realm|service|scope|error|error_description|error_uri|charset)\s*=/i;
 
 const RULES: Array<{ re: RegExp; fix: (m: string, ...g: string[]) => string }> = [
-  // JSON members: `"token":"…"` (escapes inside the value included).
+  // Most specific first: a broader rule (key=value) could swallow the word a narrower one keys on
+  // (`token= Bearer <t>` would lose `Bearer` and leave <t>).
+  // `Basic <token68>` / `Bearer <token>`, but not a challenge's `Bearer realm="…"`, and not the
+  // next scheme word (`Basic Bearer <t>` must still reach <t>).
   {
-    re: /("([^"\\]{1,64})"\s{0,16}:\s{0,16}")((?:[^"\\]|\\.){0,65536})/g,
-    fix: (m, head: string, key: string) => (SENSITIVE_KEY.test(key) ? `${head}${REDACTED}` : m),
-  },
-  // The same JSON quoted inside a JSON string (`\"token\":\"…\"`), as error bodies nest it.
-  {
-    re: /(\\"([^"\\]{1,64})\\"\s{0,16}:\s{0,16}\\")((?:[^\\]|\\[^"]){0,65536})/g,
-    fix: (m, head: string, key: string) => (SENSITIVE_KEY.test(key) ? `${head}${REDACTED}` : m),
-  },
-  // key=value in queries, forms and prose.
-  {
-    re: /(?<![A-Za-z0-9_.-])([A-Za-z0-9_.-]{1,64})(\s{0,4}=\s{0,4})([^&\s"',;<>]{1,65536})/g,
-    fix: (m, key: string, eq: string, value: string) => (SENSITIVE_KEY.test(key) && !value.startsWith(REDACTED) ? `${key}${eq}${REDACTED}` : m),
-  },
-  // Header lines: `Authorization: <anything>` (a scheme and its token, or a raw token).
-  {
-    re: /\b(authorization|proxy-authorization|cookie|set-cookie|x-registry-auth|x-registry-token|x-auth-token|private-token)(["']?\s{0,16}:\s{0,16})([^\r\n"',;]{1,65536})/gi,
-    fix: (_m, name: string, sep: string) => `${name}${sep}${REDACTED}`,
-  },
-  // `Basic <token68>` / `Bearer <token>`, but not a challenge's `Bearer realm="…"`.
-  {
-    re: /\b(basic|bearer)(\s{1,16})([A-Za-z0-9\-._~+/%]{1,65536}=*)/gi,
+    re: /\b(basic|bearer)(\s{1,16})(?!(?:basic|bearer)\b)([A-Za-z0-9\-._~+/%]+=*)/gi,
     fix: (m, scheme: string, ws: string, tok: string) => (CHALLENGE_PARAM.test(tok) ? m : `${scheme}${ws}${REDACTED}`),
   },
   // JWTs (distribution and most token servers mint these): header.payload[.signature].
   {
-    re: /\beyJ[A-Za-z0-9_-]{4,65536}\.[A-Za-z0-9_-]{4,65536}(?:\.[A-Za-z0-9_-]{0,65536})?/g,
+    // Anchored at the start of a run of token characters, so a long run is scanned once.
+    re: /(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}(?:\.[A-Za-z0-9_-]*)?/g,
     fix: () => REDACTED,
+  },
+  // JSON members: `"token":"…"` (escapes inside the value included).
+  {
+    re: /("([^"\\]{1,64})"\s{0,16}:\s{0,16}")((?:[^"\\]|\\.)*)/g,
+    fix: (m, head: string, key: string) => (SENSITIVE_KEY.test(key) ? `${head}${REDACTED}` : m),
+  },
+  // The same JSON quoted inside a JSON string (`\"token\":\"…\"`), as error bodies nest it.
+  {
+    re: /(\\"([^"\\]{1,64})\\"\s{0,16}:\s{0,16}\\")((?:[^\\]|\\[^"])*)/g,
+    fix: (m, head: string, key: string) => (SENSITIVE_KEY.test(key) ? `${head}${REDACTED}` : m),
+  },
+  // Header lines: `Authorization: <anything>` (a scheme and its token, or a raw token).
+  {
+    re: /\b(authorization|proxy-authorization|cookie|set-cookie|x-registry-auth|x-registry-token|x-auth-token|private-token)(["']?\s{0,16}:\s{0,16})([^\r\n"',;]+)/gi,
+    fix: (_m, name: string, sep: string) => `${name}${sep}${REDACTED}`,
+  },
+  // key=value in queries, forms and prose.
+  {
+    re: /(?<![A-Za-z0-9_.-])([A-Za-z0-9_.-]{1,64})(\s{0,4}=\s{0,4})([^&\s"',;<>]+)/g,
+    fix: (m, key: string, eq: string, value: string) => (SENSITIVE_KEY.test(key) && !value.startsWith(REDACTED) ? `${key}${eq}${REDACTED}` : m),
   },
   // user:password@ in URLs.
   {

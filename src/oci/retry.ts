@@ -18,14 +18,19 @@ export function retryPolicy(o?: Partial<RetryPolicy>): RetryPolicy {
   };
 }
 
-/** `Retry-After` as delta-seconds or an HTTP date; undefined when absent or unreadable. */
+/** Longest Retry-After value read (a week, in ms): a bigger number is just "later", and stays finite. */
+export const MAX_RETRY_AFTER_MS = 7 * 24 * 3600_000;
+/** Longer header values are not a delay or a date, and are not handed to Date.parse. */
+const MAX_RETRY_AFTER_CHARS = 64;
+
+/** `Retry-After` as delta-seconds or an HTTP date, in ms (0..MAX_RETRY_AFTER_MS); undefined when absent or unreadable. */
 export function parseRetryAfter(value: string | undefined, now: number = Date.now()): number | undefined {
-  if (value === undefined) return undefined;
+  if (value === undefined || value.length > MAX_RETRY_AFTER_CHARS) return undefined;
   const v = value.trim();
-  if (/^\d+$/.test(v)) return Number(v) * 1000;
+  if (/^\d+$/.test(v)) return Math.min(Number(v) * 1000, MAX_RETRY_AFTER_MS);
   const t = Date.parse(v);
-  if (Number.isNaN(t)) return undefined;
-  return Math.max(0, t - now);
+  if (!Number.isFinite(t)) return undefined;
+  return Math.min(Math.max(0, t - now), MAX_RETRY_AFTER_MS);
 }
 
 /**
