@@ -429,10 +429,31 @@ export class Authenticator {
     const where = `token request for ${this.registry} to ${label}`;
     const deadline = new AbortController();
     const timedOut = this.fail('TIMEOUT', `${where} timed out (no complete answer within ${seconds(this.timeoutMs)})`);
-    const timer = setTimeout(() => deadline.abort(timedOut), this.timeoutMs);
+    // undici acts on an abort only once connected: a hung connect or TLS handshake is raced.
+    let expire: (e: OciError) => void = () => undefined;
+    const expired = new Promise<never>((_, reject) => (expire = reject));
+    expired.catch(() => undefined);
+    const timer = setTimeout(() => {
+      deadline.abort(timedOut);
+      expire(timedOut);
+    }, this.timeoutMs);
     let status: number | 'error' = 'error';
+    let lost = false;
     try {
-      const res = await request(u, { method, headers, body: payload, dispatcher: this.dispatcher, signal: deadline.signal });
+      const pending = request(u, { method, headers, body: payload, dispatcher: this.dispatcher, signal: deadline.signal });
+      pending.then(
+        (r) => {
+          if (lost) {
+            r.body.on('error', () => undefined);
+            r.body.destroy();
+          }
+        },
+        () => undefined,
+      );
+      const res = await Promise.race([pending, expired]).catch((e: unknown) => {
+        lost = true;
+        throw e;
+      });
       status = res.statusCode;
       const text = await readTokenBody(res.body, header(res.headers, 'content-length'), this.maxResponseBytes, () =>
         this.fail('PROTOCOL', `${where}: response larger than ${this.maxResponseBytes} bytes`),

@@ -138,7 +138,7 @@ export class Transport {
     const guard = new RequestGuard(this.registry, `GET /v2/ on ${this.registry}`, this.limits);
     guard.deadline(this.limits.requestMs, 'no complete response');
     try {
-      const r = await this.agent.request({ origin: `https://${this.registry}`, path: '/v2/', method: 'GET', headers: this.baseHeaders(), signal: guard.signal });
+      const r = await guard.race(this.agent.request({ origin: `https://${this.registry}`, path: '/v2/', method: 'GET', headers: this.baseHeaders(), signal: guard.signal }));
       await r.body.dump();
       this.o.onRequest?.({ registry: this.registry, method: 'GET', status: r.statusCode });
       return 'https';
@@ -166,7 +166,7 @@ export class Transport {
     if (kind === 'upload' && body) body = guard.meterUpload(body);
     else guard.deadline(this.limits.requestMs, kind === 'download' ? 'no response' : 'no complete response');
     try {
-      const r = await dispatcher.request({
+      const r = await guard.race(dispatcher.request({
         origin: url.origin,
         path: url.pathname + url.search,
         method: req.method,
@@ -178,7 +178,7 @@ export class Transport {
         // what a resync sends, and a new connection each (a TLS handshake on real registries) is slow.
         reset: false,
         ...(kind === 'download' ? { [METER]: guard.meter } : {}),
-      } as Dispatcher.RequestOptions);
+      } as Dispatcher.RequestOptions));
       guard.onResponse(r.body as Readable, kind);
       const len = r.headers['content-length'];
       const respBytes = typeof len === 'string' ? Number(len) : undefined;
@@ -283,11 +283,35 @@ class RequestGuard {
     return this.ac.signal;
   }
 
+  /**
+   * Waits for the response headers, but no longer than the deadline: undici only acts on an
+   * abort once a connection is up, so a connect or TLS handshake that hangs would otherwise
+   * outlast it (until the connect timeout). A response that arrives after losing is dropped.
+   */
+  race<T extends { body: Readable }>(request: Promise<T>): Promise<T> {
+    let lost = false;
+    request.then(
+      (r) => {
+        if (lost) drop(r.body);
+      },
+      () => undefined,
+    );
+    return Promise.race([request, this.expired]).catch((e: unknown) => {
+      lost = true;
+      throw e;
+    });
+  }
+
+  private rejectExpired: ((e: OciError) => void) | undefined;
+  private readonly expired: Promise<never> = new Promise<never>((_, reject) => (this.rejectExpired = reject));
+
   private fail(detail: string): void {
     if (this.closed || this.error) return;
     this.error = new OciError({ code: 'TIMEOUT', message: `${this.what}: timed out (${detail})`, registry: this.registry });
     this.stopTimers();
     this.ac.abort(this.error);
+    this.expired.catch(() => undefined);
+    this.rejectExpired?.(this.error);
   }
 
   /** A total deadline from now; `detail` says what did not happen in time. */

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { RegistryClient } from '../../src/oci/registry.js';
 import { OciError } from '../../src/oci/errors.js';
@@ -92,6 +93,25 @@ describe('deadlines: a slow registry cannot hold a worker', function () {
     }
   });
 
+  it('the HTTPS probe of an insecure registry that accepts and never answers ends within the request deadline', async () => {
+    const sockets: Socket[] = [];
+    const hung = createServer((sock) => void sockets.push(sock.on('error', () => undefined)));
+    await new Promise<void>((r) => hung.listen(0, '127.0.0.1', () => r()));
+    const host = `127.0.0.1:${(hung.address() as AddressInfo).port}`;
+    const timeouts: TransportTimeouts = { requestMs: 300 };
+    const c = new RegistryClient(host, { insecure: true, timeouts, retry: { attempts: 1 } });
+    try {
+      const { e, ms } = await timed(c.repository('a').headManifest('v1'));
+      oneLineTimeout(e, host, new RegExp(`GET /v2/ on ${host}: timed out \\(no complete response within 0\\.3 s\\)`));
+      assert.ok(ms < 300 + SLACK_MS, `${ms} ms`);
+    } finally {
+      // The abandoned handshake ends when the server hangs up (closing the client waits for it).
+      for (const s of sockets) s.destroy();
+      await c.close();
+      await new Promise<void>((r) => hung.close(() => r()));
+    }
+  });
+
   it('a blob download trickling below the minimum rate fails TIMEOUT naming the registry and the blob, one window after it stalls', async () => {
     const windowMs = 200;
     route = () => ({ kind: 'trickle-body', contentLength: 1 << 20, burst: 64 * 1024, intervalMs: 10 });
@@ -177,6 +197,23 @@ describe('deadlines: a slow registry cannot hold a worker', function () {
         assert.ok(ms >= 250 && ms < 300 + SLACK_MS, `${ms} ms`);
       } finally {
         await c.close();
+      }
+    });
+
+    it('a token realm whose TLS handshake hangs ends within the token deadline', async () => {
+      const sockets: Socket[] = [];
+      const hung = createServer((sock) => void sockets.push(sock.on('error', () => undefined)));
+      await new Promise<void>((r) => hung.listen(0, '127.0.0.1', () => r()));
+      const realm = `https://127.0.0.1:${(hung.address() as AddressInfo).port}/token`;
+      const a = new Authenticator({ registry: 'r.example', credentials: anonymous, timeoutMs: 300 });
+      try {
+        await a.onUnauthorized(`Bearer realm="${realm}",service="s"`, ['repository:a:pull']);
+        const { e, ms } = await timed(a.authorization(['repository:a:pull']));
+        oneLineTimeout(e, 'r.example', new RegExp(`token request for r\\.example to ${realm.replace(/\./g, '\\.')} timed out`));
+        assert.ok(ms < 300 + SLACK_MS, `${ms} ms`);
+      } finally {
+        for (const s of sockets) s.destroy();
+        await new Promise<void>((r) => hung.close(() => r()));
       }
     });
 
