@@ -21,7 +21,7 @@ export function retryPolicy(o?: Partial<RetryPolicy>): RetryPolicy {
 /** Longest Retry-After value read (a week, in ms): a bigger number is just "later", and stays finite. */
 export const MAX_RETRY_AFTER_MS = 7 * 24 * 3600_000;
 /** Longer header values are not a delay or a date, and are not handed to Date.parse. */
-const MAX_RETRY_AFTER_CHARS = 64;
+export const MAX_RETRY_AFTER_CHARS = 64;
 
 /** `Retry-After` as delta-seconds or an HTTP date, in ms (0..MAX_RETRY_AFTER_MS); undefined when absent or unreadable. */
 export function parseRetryAfter(value: string | undefined, now: number = Date.now()): number | undefined {

@@ -11,7 +11,7 @@ import fc from 'fast-check';
 import { parseTokenResponse, parseWwwAuthenticate, readTokenBody } from '../../src/oci/auth.js';
 import { parseDockerConfig } from '../../src/oci/docker-config.js';
 import { OciError } from '../../src/oci/errors.js';
-import { MAX_RETRY_AFTER_MS, parseRetryAfter } from '../../src/oci/retry.js';
+import { MAX_RETRY_AFTER_CHARS, MAX_RETRY_AFTER_MS, parseRetryAfter } from '../../src/oci/retry.js';
 import { MIN_SECRET_LENGTH, REDACTED, redact, registerBasicCredential, registerSecret } from '../../src/oci/redact.js';
 
 const NUM_RUNS = 300;
@@ -208,6 +208,13 @@ describe('fuzz: transport and credential parsers', function () {
   });
 
   describe('parseRetryAfter', () => {
+    it(`reads values up to MAX_RETRY_AFTER_CHARS (${MAX_RETRY_AFTER_CHARS}) characters, and caps delays at MAX_RETRY_AFTER_MS`, () => {
+      assert.equal(parseRetryAfter('7'.padStart(MAX_RETRY_AFTER_CHARS, '0')), 7000);
+      assert.equal(parseRetryAfter('7'.padStart(MAX_RETRY_AFTER_CHARS + 1, '0')), undefined);
+      assert.equal(parseRetryAfter('9'.repeat(40)), MAX_RETRY_AFTER_MS);
+      assert.equal(parseRetryAfter('Fri, 01 Jan 2100 00:00:00 GMT', Date.parse('2026-01-01T00:00:00Z')), MAX_RETRY_AFTER_MS);
+    });
+
     it('any value: undefined, or a finite delay within 0..MAX_RETRY_AFTER_MS', () => {
       const now = Date.parse('2026-01-01T00:00:00Z');
       fc.assert(
