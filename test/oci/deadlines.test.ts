@@ -185,6 +185,24 @@ describe('deadlines: a slow registry cannot hold a worker', function () {
     });
   }
 
+  it('an upload the registry took in full but never answers fails TIMEOUT within the request deadline after the last byte', async () => {
+    route = (method, _path, base) => {
+      if (method === 'POST') return { kind: 'answer', status: 202, headers: { location: `${base}/upload/2` } };
+      if (method === 'DELETE') return { kind: 'answer', status: 204 };
+      return { kind: 'trickle-head', intervalMs: 20 };
+    };
+    const bytes = randomBytes(256 * 1024);
+    const digest = sha256Digest(bytes);
+    const c = client(srv.host, { requestMs: 300, lowSpeedBytes: 1024, lowSpeedWindowMs: 100 });
+    try {
+      const { e, ms } = await timed(c.repository('a').putBlob({ mediaType: 'x', digest, size: bytes.length }, async () => ({ stream: Readable.from([bytes]), size: bytes.length })));
+      oneLineTimeout(e, srv.host, new RegExp(`upload ${digest} to ${srv.host}/a: timed out \\(no complete response after the upload within 0\\.3 s\\)`));
+      assert.ok(ms < 300 + SLACK_MS, `${ms} ms`);
+    } finally {
+      await c.close();
+    }
+  });
+
   describe('token requests', () => {
     const challenge = (base: string): Behaviour => ({ kind: 'answer', status: 401, headers: { 'www-authenticate': `Bearer realm="${base}/token",service="trickle"` } });
 
