@@ -11,6 +11,7 @@ import type { Metrics } from '../metrics.js';
 import type { Logger } from '../log.js';
 import { silentLogger } from '../log.js';
 import { RegistryClient, type RegistryClientOptions } from '../oci/registry.js';
+import { DEFAULT_CERTS_DIRS, loadHostTls } from '../oci/certs-dir.js';
 import { parseRepository, formatReference } from '../oci/reference.js';
 import { describeError, isOciError, isNotFound } from '../oci/errors.js';
 import type { Credential, CredentialProvider } from '../oci/credentials.js';
@@ -45,7 +46,12 @@ export interface ReconcilerOptions {
   /** Shared knowledge of which repos hold which blobs/images (the controller feeds it from statuses). */
   locations?: BlobLocations;
   /** Registry client settings other than credentials and TLS, which come from each mirror. */
-  client?: Omit<RegistryClientOptions, 'credentials' | 'insecure' | 'onRequest' | 'onCapability'>;
+  client?: Omit<RegistryClientOptions, 'credentials' | 'insecure' | 'onRequest' | 'onCapability' | 'tls'>;
+  /**
+   * Directories in the containers certs.d layout (`<host[:port]>/ca.crt`, `client.cert`,
+   * `client.key`); default /etc/containers/certs.d, then /etc/docker/certs.d.
+   */
+  certsDirs?: readonly string[];
   blobConcurrency?: number;
   log?: Logger;
   /**
@@ -101,6 +107,7 @@ export function createReconciler(o: ReconcilerOptions = {}): MirrorReconciler {
       client = new RegistryClient(ref.registry, {
         ...o.client,
         insecure,
+        tls: await loadHostTls(ref.registry, o.certsDirs ?? DEFAULT_CERTS_DIRS),
         credentials: { get: async (r) => (r === ref.registry ? credential : undefined) },
         onRequest: (e) => o.metrics?.countRequest(e.registry, e.method, e.status),
         onCapability: (c, supported) => o.metrics?.setCapability(ref.registry, c, supported),

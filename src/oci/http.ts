@@ -13,7 +13,9 @@
  *    transfer is a TIMEOUT. Its headers, and an upload's answer, get the total deadline.
  */
 import { pipeline, Readable, Transform, type TransformCallback } from 'node:stream';
-import { Agent, interceptors, type Dispatcher } from 'undici';
+import { interceptors, type Dispatcher } from 'undici';
+import type { HostTls } from './certs-dir.js';
+import { createDispatcher } from './dispatcher.js';
 import { OciError, type OciErrorCode } from './errors.js';
 import { parseRetryAfter } from './retry.js';
 
@@ -56,6 +58,10 @@ export interface TransportOptions {
   timeouts?: TransportTimeouts;
   connections?: number;
   userAgent?: string;
+  /** CAs and client certificate for this host (from a certs directory). */
+  tls?: HostTls;
+  /** Where HTTPS_PROXY, HTTP_PROXY and NO_PROXY are read (default process.env). */
+  env?: NodeJS.ProcessEnv;
 }
 
 export interface HttpRequest {
@@ -94,7 +100,7 @@ const TLS_MISMATCH = new Set(['ERR_SSL_WRONG_VERSION_NUMBER', 'EPROTO', 'ERR_SSL
 const HIGH_WATER_MARK = 1 << 20;
 
 export class Transport {
-  private readonly agent: Agent;
+  private readonly agent: Dispatcher;
   private readonly direct: Dispatcher;
   private readonly redirecting: Dispatcher;
   private scheme: Promise<'https' | 'http'> | undefined;
@@ -105,11 +111,15 @@ export class Transport {
     readonly registry: string,
     private readonly o: TransportOptions = {},
   ) {
-    this.agent = new Agent({
-      connect: { timeout: o.timeouts?.connectMs ?? 10_000, rejectUnauthorized: !o.insecure },
-      headersTimeout: o.timeouts?.headersMs ?? 30_000,
-      bodyTimeout: o.timeouts?.bodyIdleMs ?? 60_000,
-      connections: o.connections ?? 8,
+    this.agent = createDispatcher({
+      host: registry,
+      insecure: o.insecure,
+      tls: o.tls,
+      env: o.env,
+      connectTimeoutMs: o.timeouts?.connectMs,
+      headersTimeoutMs: o.timeouts?.headersMs,
+      bodyTimeoutMs: o.timeouts?.bodyIdleMs,
+      connections: o.connections,
     });
     this.direct = this.agent.compose(meteringInterceptor);
     this.redirecting = this.agent.compose(interceptors.redirect({ maxRedirections: 5 }), meteringInterceptor);
@@ -400,6 +410,13 @@ export function transportError(e: unknown, registry: string, what: string): OciE
   if (e instanceof OciError) return e;
   const err = e as { code?: string; name?: string; message?: string; cause?: unknown };
   if (err.cause instanceof OciError) return err.cause;
+  // undici reports a proxy refusing CONNECT as an abort; it is the proxy's answer, not a cancel.
+  const proxy = /^Proxy response \((\d{3})\) !== 200|^Proxy Authentication Required \((407)\)/.exec(err.message ?? '');
+  if (proxy) {
+    const status = proxy[1] ?? proxy[2];
+    const hint = status === '407' ? ': proxy authentication required (put credentials in the proxy URL)' : '';
+    return new OciError({ code: 'NETWORK', message: `${what} on ${registry}: the proxy answered ${status}${hint}`, registry, cause: e });
+  }
   if (err.name === 'AbortError' || err.code === 'UND_ERR_ABORTED' || err.code === 'ABORT_ERR') {
     return new OciError({ code: 'CANCELLED', message: `${what} on ${registry}: cancelled`, registry, cause: e });
   }

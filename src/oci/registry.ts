@@ -21,12 +21,14 @@ import type {
 import { anonymous, type CredentialProvider } from './credentials.js';
 import { sha256Digest } from './digest.js';
 import { OciError, isOciError } from './errors.js';
-import { drop, header, nextLink, Transport, type HttpResponse, type RequestEvent } from './http.js';
+import type { HostTls } from './certs-dir.js';
+import { schemeFor } from './dispatcher.js';
+import { drop, header, nextLink, Transport, type HttpResponse, type RequestEvent, type TransportTimeouts } from './http.js';
 import { parseRegistryJson } from './json.js';
 import { ReferrersListing, TagListing, nextPageUrl, type ListingContext } from './listing.js';
 import { MANIFEST_ACCEPT, MAX_MANIFEST_BYTES, MediaType, isSchema1MediaType } from './media-types.js';
 import { apiPath, digestProblem, isValidMediaType, isValidRepository, looksLikeDigest, quote, repositoryProblem, type ApiKind } from './names.js';
-import { isLoopbackRegistry, registryApiHost } from './reference.js';
+import { registryApiHost } from './reference.js';
 import { retryPolicy } from './retry.js';
 import { RegistrySession } from './session.js';
 import { putBlob } from './upload.js';
@@ -42,7 +44,11 @@ export interface RegistryClientOptions {
   onRequest?: (e: RequestEvent) => void;
   onCapability?: (c: Capability, supported: boolean) => void;
   retry?: { attempts?: number; baseDelayMs?: number; maxDelayMs?: number };
-  timeouts?: { connectMs?: number; headersMs?: number; bodyIdleMs?: number };
+  timeouts?: TransportTimeouts;
+  /** CAs and client certificate for this registry (from a certs directory): always HTTPS, verified with them. */
+  tls?: HostTls;
+  /** Where HTTPS_PROXY, HTTP_PROXY and NO_PROXY are read (default process.env). */
+  env?: NodeJS.ProcessEnv;
   /** Connections per origin (default 8). */
   connections?: number;
   /** Upload in PATCH chunks of this many bytes; default one monolithic PUT. */
@@ -82,9 +88,12 @@ export class RegistryClient {
     const apiHost = registryApiHost(registry);
     const transport = new Transport(apiHost, {
       insecure: o.insecure,
-      // Loopback may use plain HTTP without `insecure`; with `insecure` it gets the registries.conf
-      // meaning like any host: HTTPS without verification, plain HTTP if it speaks no TLS.
-      plainHttp: isLoopbackRegistry(registry) && !o.insecure,
+      // Loopback may use plain HTTP without `insecure`, unless a certs directory holds TLS material
+      // for it; with `insecure` any host gets the registries.conf meaning: HTTPS without
+      // verification, plain HTTP if it speaks no TLS.
+      plainHttp: schemeFor(registry, { insecure: o.insecure, tls: o.tls }) === 'http',
+      tls: o.tls,
+      env: o.env,
       onRequest: o.onRequest ? (e) => o.onRequest!({ ...e, registry }) : undefined,
       timeouts: o.timeouts,
       connections: o.connections,
