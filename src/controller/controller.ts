@@ -354,6 +354,11 @@ export async function runController(o: ControllerOptions): Promise<ControllerHan
   async function recordEvent(m: ImageMirror, r: ReconcileResult): Promise<void> {
     if (!events) return;
     if (r.outcome === 'synced') {
+      const warned = r.targets.filter((t) => t.warning);
+      if (warned.length > 0) {
+        const more = warned.length > 1 ? ` (and ${warned.length - 1} more)` : '';
+        await events.record(m, 'Warning', 'ReferrerNotCopied', `${warned[0]!.reference}: ${warned[0]!.warning}${more}`);
+      }
       const changed = r.targets.filter((t) => t.action === TargetAction.Copied || t.action === TargetAction.Retagged);
       if (changed.length === 0) return; // a no-op resync is not news
       const copied = r.targets.reduce((a, t) => a + t.bytesCopied, 0);

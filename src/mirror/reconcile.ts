@@ -269,7 +269,7 @@ export function createReconciler(o: ReconcilerOptions = {}): MirrorReconciler {
       digest: r.digest,
       action: r.action,
       lastSyncTime: now.toISOString(),
-      ...(r.message ? { message: r.message } : {}),
+      ...(r.message ? { message: r.message } : r.warning ? { message: r.warning } : {}),
     }));
     const inSync = reports.filter((r) => r.action !== TargetAction.Failed && r.action !== TargetAction.Conflict).length;
     const copied = reports.reduce((n, r) => n + r.bytesCopied, 0);

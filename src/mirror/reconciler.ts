@@ -49,6 +49,12 @@ export interface TargetReport {
   message?: string;
   /** For action Failed: the OciError code (or another short code) behind `message`. */
   errorCode?: string;
+  /**
+   * Something the tag's sync could not do that does not make the tag wrong, e.g. a referrer the
+   * target refused (registries that accept only listed artifact types). Shown on the row and as a
+   * Warning event; the tag still counts as in sync.
+   */
+  warning?: string;
 }
 
 export type ReconcileOutcome =
