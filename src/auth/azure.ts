@@ -15,8 +15,11 @@
  */
 import { rootCertificates } from 'node:tls';
 import { Agent, request, type Dispatcher } from 'undici';
+import { jwtExpiry } from '../oci/auth.js';
 import type { Credential } from '../oci/credentials.js';
 import { CLOUD_REQUEST_TIMEOUT_MS, RenewingCredential, cloudError, registryCredentials, type CloudCredentialOptions, type CloudCredentialProvider, type Expiring } from './provider.js';
+
+export { jwtExpiry };
 
 /** The user ACR expects with a refresh token as the password. */
 export const ACR_REFRESH_TOKEN_USER = '00000000-0000-0000-0000-000000000000';
@@ -31,18 +34,6 @@ export function acrScope(registry: string): string {
 
 /** Authority hosts MSAL knows; any other one (a sovereign or private cloud, a test fake) cannot be instance-validated. */
 const KNOWN_AUTHORITIES = new Set(['login.microsoftonline.com', 'login.chinacloudapi.cn', 'login.microsoftonline.us', 'login.microsoftonline.de']);
-
-/** Expiry (ms since the epoch) of a JWT, from its `exp` claim, without verifying it: the registry does that. */
-export function jwtExpiry(token: string): number | undefined {
-  const payload = token.split('.')[1];
-  if (!payload) return undefined;
-  try {
-    const claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { exp?: unknown };
-    return typeof claims.exp === 'number' && Number.isFinite(claims.exp) ? claims.exp * 1000 : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 function who(env: NodeJS.ProcessEnv): string {
   const tenant = env.AZURE_TENANT_ID ? `@${env.AZURE_TENANT_ID}` : '';
@@ -87,8 +78,13 @@ export async function azureCredentials(registry: string, o: CloudCredentialOptio
   } catch (e) {
     throw cloudError('azure', registry, e);
   }
+  // The exchange goes to the registry host: its certs.d material decides what to trust there.
+  const exchangeCa = o.registryTls?.ca ? [...o.registryTls.ca] : o.ca ? [...rootCertificates, o.ca] : undefined;
+  const clientCert = o.registryTls?.cert && o.registryTls.key ? { cert: o.registryTls.cert, key: o.registryTls.key } : {};
   const dispatcher: Dispatcher | undefined =
-    o.ca || o.insecure ? new Agent({ connect: { ...(o.ca ? { ca: [...rootCertificates, o.ca] } : {}), rejectUnauthorized: !o.insecure } }) : undefined;
+    exchangeCa || o.insecure || clientCert.cert
+      ? new Agent({ connect: { ...(exchangeCa ? { ca: exchangeCa } : {}), ...clientCert, rejectUnauthorized: !o.insecure } })
+      : undefined;
   const scope = acrScope(registry);
   const secrets: Array<string | undefined> = [];
 

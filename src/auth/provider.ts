@@ -44,6 +44,11 @@ export interface CloudCredentialOptions {
   ca?: string;
   /** azure: skip TLS verification of the registry's token exchange (the mirror's `insecure: true`). */
   insecure?: boolean;
+  /**
+   * azure: the registry host's own TLS material (its certs.d directory) for the token exchange,
+   * which goes to the registry host: the full list of CAs to trust, and a client certificate.
+   */
+  registryTls?: { ca?: readonly string[]; cert?: string; key?: string };
   /** Default CLOUD_REQUEST_TIMEOUT_MS. */
   timeoutMs?: number;
 }
@@ -191,6 +196,10 @@ export interface CloudCredentialProvider extends CredentialProvider {
    * and what it learned about the registry.
    */
   readonly identity: string;
+}
+
+export function isCloudCredentialProvider(p: CredentialProvider): p is CloudCredentialProvider {
+  return 'provider' in p && isCloudProvider((p as { provider?: unknown }).provider) && typeof p.identity === 'string';
 }
 
 /**

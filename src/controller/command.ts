@@ -14,6 +14,7 @@ import { runController, type ControllerHandle } from './controller.js';
 import { listObjects } from './kube-http.js';
 import { errorLine } from './reflector.js';
 import { GROUP, PLURAL, VERSION } from '../mirror/types.js';
+import { CLOUD_PROVIDERS, isCloudProvider, type CloudProvider } from '../auth/provider.js';
 
 export interface ControllerCommandOptions {
   kubeconfig?: string;
@@ -33,6 +34,11 @@ export interface ControllerCommandOptions {
   requirePolicy?: boolean;
   /** --reconcile-timeout: Go-style duration; default DEFAULT_RECONCILE_TIMEOUT_MS (30m). */
   reconcileTimeout?: string;
+  /**
+   * --cloud-credentials: providers (aws, gcp, azure) whose identity, the pod's own, mirrors may
+   * use through `credentials.provider`. Default none: any namespace could otherwise push with it.
+   */
+  cloudCredentials?: string[];
   log: Logger;
   /** For tests: the KubeConfig to use instead of loading one. */
   kubeConfigObject?: KubeConfig;
@@ -45,6 +51,7 @@ export async function startControllerCommand(o: ControllerCommandOptions): Promi
   const env = o.env ?? process.env;
   // A bad duration is a usage error: say so before touching the network.
   const reconcileTimeoutMs = o.reconcileTimeout === undefined ? undefined : flagDuration('--reconcile-timeout', o.reconcileTimeout);
+  const cloudCredentials = parseCloudCredentials(o.cloudCredentials);
   const inCluster = Boolean(env.KUBERNETES_SERVICE_HOST) && !o.kubeconfig;
   const kc = o.kubeConfigObject ?? new KubeConfig();
   if (!o.kubeConfigObject) {
@@ -85,6 +92,7 @@ export async function startControllerCommand(o: ControllerCommandOptions): Promi
       reconciler,
       metrics,
       requirePolicy: o.requirePolicy,
+      cloudCredentials,
       onImageLocation: (registry, repository, digest) => reconciler.locations.recordImage(registry, repository, digest),
       log: o.log,
     });
@@ -93,7 +101,7 @@ export async function startControllerCommand(o: ControllerCommandOptions): Promi
     await reconciler.close();
     throw e;
   }
-  o.log.info('controller started', { identity: handle.identity, metrics: server.address });
+  o.log.info('controller started', { identity: handle.identity, metrics: server.address, cloudCredentials: cloudCredentials.join(',') || 'none' });
   const controller = handle;
   return {
     controller,
@@ -131,6 +139,22 @@ async function probeApiServer(kc: KubeConfig, namespace: string | undefined): Pr
   } catch (e) {
     throw new Error(`Kubernetes API server ${server}: ${errorLine(e)}`);
   }
+}
+
+/**
+ * `--cloud-credentials` values → providers. Each value may be a comma-separated list (`aws,gcp`)
+ * and the flag may repeat; an unknown name is a usage error, not silently no provider.
+ */
+export function parseCloudCredentials(values: readonly string[] | undefined): CloudProvider[] {
+  const out = new Set<CloudProvider>();
+  for (const v of values ?? []) {
+    for (const name of v.split(',').map((x) => x.trim().toLowerCase())) {
+      if (name === '') continue;
+      if (!isCloudProvider(name)) throw new Error(`--cloud-credentials: unknown provider ${JSON.stringify(name.slice(0, 32))} (expected ${CLOUD_PROVIDERS.join(', ')})`);
+      out.add(name);
+    }
+  }
+  return CLOUD_PROVIDERS.filter((p) => out.has(p));
 }
 
 function flagDuration(flag: string, value: string): number {

@@ -20,7 +20,7 @@ import { silentLogger, type Logger } from '../log.js';
 import { parseReference } from '../oci/reference.js';
 import { TargetAction } from '../copy/actions.js';
 import { CredentialsNotFoundError, type ReconcileContext, type ReconcileResult, type Reconciler } from '../mirror/reconciler.js';
-import { ConditionType, GROUP, PLURAL, VERSION, mirrorKey, type ImageMirror, type ImageMirrorStatus } from '../mirror/types.js';
+import { ConditionType, GROUP, PLURAL, VERSION, mirrorKey, type CloudProvider, type ImageMirror, type ImageMirrorStatus } from '../mirror/types.js';
 import type { MirrorReconciler } from '../mirror/reconcile.js';
 import { POLICY_PLURAL, validatePolicy, type ImageMirrorPolicy } from '../mirror/policy.js';
 import { WorkQueue, type BackoffOptions } from '../queue/work-queue.js';
@@ -53,6 +53,12 @@ export interface ControllerOptions {
   metrics: Metrics;
   /** Deny mirrors in namespaces no ImageMirrorPolicy names. */
   requirePolicy?: boolean;
+  /**
+   * Cloud providers whose identity (the controller pod's own) mirrors may use through
+   * `credentials.provider`; default none. Any namespace naming an allowed provider pushes and
+   * pulls with that identity, so scope namespaces and repositories with ImageMirrorPolicies.
+   */
+  cloudCredentials?: readonly CloudProvider[];
   /** While the ImageMirrorPolicy CRD is not installed (no policies can exist), how often to look again. Default 30 s. */
   policyRecheckMs?: number;
   /**
@@ -97,6 +103,11 @@ function invalidPolicy(obj: unknown, name: string): ImageMirrorPolicy {
   const spec = (obj as { spec?: { namespaces?: unknown } }).spec;
   const namespaces = Array.isArray(spec?.namespaces) ? spec.namespaces.filter((n): n is string => typeof n === 'string') : [];
   return { apiVersion: 'imagemirror.dev/v1alpha1', kind: 'ImageMirrorPolicy', metadata: { name: `${name} (invalid)` }, spec: { namespaces, sources: [], targets: [] } };
+}
+
+/** The Forbidden message's advice for a mirror naming a provider the controller was not started with. */
+export function cloudCredentialsHint(provider: CloudProvider): string {
+  return `the controller lends its own cloud identity only for providers named by its --cloud-credentials flag; start it with --cloud-credentials=${provider}, and scope which namespaces may write which repositories with an ImageMirrorPolicy`;
 }
 
 type MirrorObject = ImageMirror & { metadata: ImageMirror['metadata'] & { deletionTimestamp?: string } };
@@ -290,6 +301,8 @@ export async function runController(o: ControllerOptions): Promise<ControllerHan
       signal,
       policies,
       requirePolicy: o.requirePolicy,
+      cloudProviders: o.cloudCredentials ?? [],
+      allowCloudProviderHint: cloudCredentialsHint,
     };
     const mlog = log.child({ mirror: key });
     let result: ReconcileResult;

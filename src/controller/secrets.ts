@@ -6,12 +6,11 @@
  * rotated Secret re-queue the mirrors that use it.
  */
 import { ApiException, CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
-import { anonymous, type CredentialProvider } from '../oci/credentials.js';
-import { dockerConfigProvider, parseDockerConfig, type DockerConfig } from '../oci/docker-config.js';
-import { CredentialsNotFoundError } from '../mirror/reconciler.js';
-import type { ImageMirror, SecretRef } from '../mirror/types.js';
+import { DOCKERCONFIGJSON, dockerConfigSecretCredentials } from '../auth/docker-config-secret.js';
+import { anonymous, CredentialsNotFoundError, type CredentialProvider } from '../oci/credentials.js';
+import type { CredentialsRef, ImageMirror, SecretRef } from '../mirror/types.js';
 
-export const DOCKERCONFIGJSON = 'kubernetes.io/dockerconfigjson';
+export { DOCKERCONFIGJSON };
 
 /** A Secret as it arrives on the wire (data values base64). */
 export interface SecretObject {
@@ -45,8 +44,8 @@ export function apiSecretLookup(kc: KubeConfig): SecretLookup {
 /** Secret names a mirror references (source and every target). */
 export function referencedSecrets(m: Pick<ImageMirror, 'spec'>): string[] {
   const names = new Set<string>();
-  const add = (ref: SecretRef | undefined): void => {
-    if (ref?.secretName) names.add(ref.secretName);
+  const add = (ref: CredentialsRef | undefined): void => {
+    if (ref && 'secretName' in ref) names.add(ref.secretName);
   };
   add(m.spec?.source?.credentials);
   for (const t of m.spec?.targets ?? []) add(t.credentials);
@@ -58,7 +57,8 @@ export class SecretCredentials {
   private readonly bySecret = new Map<string, Set<string>>();
   /** mirror key → `ns/secret` keys it referenced last. */
   private readonly byMirror = new Map<string, string[]>();
-  private readonly parsed = new Map<string, { rv: string; config: DockerConfig }>();
+  /** `ns/secret` → the provider made from the cached Secret at resourceVersion `rv`. */
+  private readonly parsed = new Map<string, { rv: string; provider: CredentialProvider }>();
 
   constructor(
     private readonly cache: SecretSource,
@@ -80,25 +80,21 @@ export class SecretCredentials {
         throw new CredentialsNotFoundError(`${what} is of type ${found.type || 'Opaque'}, want ${DOCKERCONFIGJSON}`);
       throw new CredentialsNotFoundError(`${what} not found`);
     }
-    if (s.type !== DOCKERCONFIGJSON) throw new CredentialsNotFoundError(`${what} is of type ${s.type || 'Opaque'}, want ${DOCKERCONFIGJSON}`);
     const key = `${namespace}/${name}`;
     const rv = s.metadata?.resourceVersion ?? '';
     let hit = this.parsed.get(key);
     if (!hit || hit.rv !== rv || rv === '') {
       const b64 = s.data?.['.dockerconfigjson'];
-      if (!b64) throw new CredentialsNotFoundError(`${what} has no .dockerconfigjson key`);
-      let config: DockerConfig;
-      try {
-        config = parseDockerConfig(Buffer.from(b64, 'base64').toString('utf8'), what);
-      } catch (err) {
-        throw new CredentialsNotFoundError(err instanceof Error ? err.message : `${what}: unreadable`);
-      }
-      // A Secret must not make the controller run credential helper programs: auths only.
-      config = { auths: config.auths, credHelpers: {}, source: what };
-      hit = { rv, config };
+      const provider = dockerConfigSecretCredentials({
+        namespace,
+        name,
+        type: s.type,
+        dockerConfigJson: b64 ? Buffer.from(b64, 'base64').toString('utf8') : undefined,
+      });
+      hit = { rv, provider };
       this.parsed.set(key, hit);
     }
-    return dockerConfigProvider(hit.config);
+    return hit.provider;
   }
 
   /** Record which Secrets a mirror references (call on add/update). */

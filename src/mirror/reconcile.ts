@@ -16,6 +16,8 @@ import { parseRepository, formatReference } from '../oci/reference.js';
 import { describeError, isOciError, isNotFound } from '../oci/errors.js';
 import type { Credential, CredentialProvider } from '../oci/credentials.js';
 import type { Repository } from '../oci/content.js';
+import { CloudCredentialCache, type CloudCacheOptions } from '../auth/cloud-cache.js';
+import { isCloudCredentialProvider } from '../auth/provider.js';
 import { validateMirror } from './validate.js';
 import { selectTags, missingTags, targetTags } from './select.js';
 import { formatDuration } from './duration.js';
@@ -27,7 +29,10 @@ import {
   ConditionType,
   Reason,
   TARGET_ROWS_CAP,
+  isCloudRef,
   mirrorKey,
+  type CloudProvider,
+  type CredentialsRef,
   type ImageMirror,
   type ImageMirrorStatus,
   type TargetStatus,
@@ -62,6 +67,11 @@ export interface ReconcilerOptions {
   reconcileTimeoutMs?: number;
   /** Target-tag ownership; default a private one. */
   claims?: TargetClaims;
+  /**
+   * Settings for `credentials.provider` (tests: a clock, a CA for a private token authority). The
+   * providers themselves use the identity of this process and live as long as the reconciler.
+   */
+  cloud?: CloudCacheOptions;
 }
 
 export interface MirrorReconciler extends Reconciler {
@@ -92,14 +102,45 @@ export function createReconciler(o: ReconcilerOptions = {}): MirrorReconciler {
   const claims = o.claims ?? new TargetClaims();
   const reconcileTimeoutMs = o.reconcileTimeoutMs ?? DEFAULT_RECONCILE_TIMEOUT_MS;
 
+  const cloud = new CloudCredentialCache(o.cloud);
+  const certsDirs = o.certsDirs ?? DEFAULT_CERTS_DIRS;
+
   /**
-   * One client per (registry, TLS mode, credential): a rotated Secret yields a new key, so new
-   * credentials take effect at once; the key holds a hash, never the secret.
+   * The credentials of one side: a cloud provider from the cache (made once per provider and
+   * registry, for the life of the reconciler), else whatever the front end resolves a Secret (or
+   * no ref) to. Failing to make a cloud provider is CredentialsNotFound, like a missing Secret.
+   */
+  async function sideCredentials(ctx: ReconcileContext, namespace: string, ref: CredentialsRef | undefined, repo: string, insecure: boolean): Promise<CredentialProvider> {
+    if (!isCloudRef(ref)) return ctx.credentials(namespace, ref);
+    const registry = parseRepository(repo).registry;
+    try {
+      const tls = await loadHostTls(registry, certsDirs);
+      return await cloud.get({ provider: ref.provider, registry, insecure, registryTls: tls });
+    } catch (e) {
+      throw new CredentialsNotFoundError(describeError(e));
+    }
+  }
+
+  /**
+   * One client per (registry, TLS mode, credentials identity). The client asks its provider before
+   * every request, so a renewed cloud token keeps the client and what it learned (capabilities,
+   * challenges, connections); a rotated Secret has another identity, so it takes effect at once.
+   * A provider without an identity is asked once and its credential baked into a client keyed by
+   * a hash of it, never the secret.
    */
   async function repositoryFor(repo: string, creds: CredentialProvider, insecure: boolean): Promise<Repository> {
     const ref = parseRepository(repo);
-    const credential = await creds.get(ref.registry);
-    const key = `${ref.registry}|${insecure}|${fingerprint(credential)}`;
+    // Asked once up front even when the client will ask again: a side without usable credentials
+    // fails here, before any copy starts (a renewing provider serves the next ask from its cache).
+    let credential: Credential | undefined;
+    try {
+      credential = await creds.get(ref.registry);
+    } catch (e) {
+      if (isCloudCredentialProvider(creds)) throw new CredentialsNotFoundError(describeError(e));
+      throw e;
+    }
+    const identity = creds.identity;
+    const key = `${ref.registry}|${insecure}|${identity ?? `credential:${fingerprint(credential)}`}`;
     let client = clients.get(key);
     if (client) {
       clients.delete(key); // re-insert: most recently used last
@@ -107,8 +148,8 @@ export function createReconciler(o: ReconcilerOptions = {}): MirrorReconciler {
       client = new RegistryClient(ref.registry, {
         ...o.client,
         insecure,
-        tls: await loadHostTls(ref.registry, o.certsDirs ?? DEFAULT_CERTS_DIRS),
-        credentials: { get: async (r) => (r === ref.registry ? credential : undefined) },
+        tls: await loadHostTls(ref.registry, certsDirs),
+        credentials: identity !== undefined ? creds : { get: async (r) => (r === ref.registry ? credential : undefined) },
         onRequest: (e) => o.metrics?.countRequest(e.registry, e.method, e.status),
         onCapability: (c, supported) => o.metrics?.setCapability(ref.registry, c, supported),
       });
@@ -155,6 +196,12 @@ export function createReconciler(o: ReconcilerOptions = {}): MirrorReconciler {
         return finish('stalled', Reason.Forbidden, decision.message);
       }
     }
+    const refused = refusedCloudProvider(spec, ctx);
+    if (refused !== undefined) {
+      if (!ctx.dryRun) claims.release(key);
+      const how = ctx.allowCloudProviderHint?.(refused) ?? 'cloud identities are not lent to mirrors here';
+      return finish('stalled', Reason.Forbidden, `credentials.provider ${refused} is not allowed: ${how}`);
+    }
     const namespace = m.metadata.namespace ?? 'default';
     const intervalMs = resyncIntervalMs(spec);
     const mlog = log.child({ mirror: key });
@@ -162,11 +209,13 @@ export function createReconciler(o: ReconcilerOptions = {}): MirrorReconciler {
     let source: Repository;
     const targets: Array<{ repository: Repository; spec: (typeof spec.targets)[number] }> = [];
     try {
-      const srcCreds = await ctx.credentials(namespace, spec.source.credentials);
-      source = await repositoryFor(spec.source.repository, srcCreds, spec.source.insecure === true);
+      const srcInsecure = spec.source.insecure === true;
+      const srcCreds = await sideCredentials(ctx, namespace, spec.source.credentials, spec.source.repository, srcInsecure);
+      source = await repositoryFor(spec.source.repository, srcCreds, srcInsecure);
       for (const t of spec.targets) {
-        const creds = await ctx.credentials(namespace, t.credentials);
-        targets.push({ repository: await repositoryFor(t.repository, creds, t.insecure === true), spec: t });
+        const insecure = t.insecure === true;
+        const creds = await sideCredentials(ctx, namespace, t.credentials, t.repository, insecure);
+        targets.push({ repository: await repositoryFor(t.repository, creds, insecure), spec: t });
       }
     } catch (e) {
       if (e instanceof CredentialsNotFoundError) return finish('retry', Reason.CredentialsNotFound, e.message);
@@ -434,6 +483,15 @@ function claimedReport(reference: string, digest: string, owner: string): Target
     message: `owned by ImageMirror ${owner}; not written (one tag, one owner)`,
     errorCode: TARGET_CLAIMED_CODE,
   };
+}
+
+/** The first cloud provider the mirror names that the context does not allow. */
+function refusedCloudProvider(spec: ImageMirror['spec'], ctx: ReconcileContext): CloudProvider | undefined {
+  if (ctx.cloudProviders === undefined) return undefined;
+  for (const ref of [spec.source.credentials, ...spec.targets.map((t) => t.credentials)]) {
+    if (isCloudRef(ref) && !ctx.cloudProviders.includes(ref.provider)) return ref.provider;
+  }
+  return undefined;
 }
 
 function fingerprint(c: Credential | undefined): string {

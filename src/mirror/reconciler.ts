@@ -5,24 +5,33 @@
  */
 import type { CredentialProvider } from '../oci/credentials.js';
 import type { TargetAction } from '../copy/actions.js';
-import type { ImageMirror, ImageMirrorStatus, SecretRef } from './types.js';
+import type { CloudProvider, ImageMirror, ImageMirrorStatus, SecretRef } from './types.js';
 import type { ImageMirrorPolicy } from './policy.js';
 
-/** Thrown by a credentials resolver when a Secret is missing or of the wrong type. */
-export class CredentialsNotFoundError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'CredentialsNotFoundError';
-  }
-}
+/** Thrown by a credentials resolver when a Secret is missing or of the wrong type (status reason CredentialsNotFound). */
+export { CredentialsNotFoundError } from '../oci/credentials.js';
 
 export interface ReconcileContext {
   /**
    * Credentials for one side of a mirror: the Secret named by `ref` in `namespace` (never another
-   * namespace), falling back to whatever the front end allows (docker config in file modes).
-   * Throws CredentialsNotFoundError.
+   * namespace), falling back to whatever the front end allows (docker config in file modes). The
+   * provider should have an `identity` naming the Secret and its version, so its registry client
+   * is kept while the Secret is unchanged. Throws CredentialsNotFoundError.
+   *
+   * `credentials.provider` never comes here: the reconciler resolves it with the cloud identity of
+   * this process, one renewing provider per (provider, registry) for its whole life, so a token
+   * renewed during one reconcile serves the next.
    */
   credentials(namespace: string, ref: SecretRef | undefined): Promise<CredentialProvider>;
+  /**
+   * Which `credentials.provider` values a mirror may use. Unset: every one (file modes, where the
+   * identity is the operator's own). The controller passes what its --cloud-credentials flag
+   * names, none by default: a provider lends the controller's own cloud identity to whichever
+   * namespace names it. A mirror naming another is Stalled, reason Forbidden.
+   */
+  cloudProviders?: readonly CloudProvider[];
+  /** What the Forbidden message tells the user to do for a refused provider (the controller names its flag). */
+  allowCloudProviderHint?: (provider: CloudProvider) => string;
   /** Aborted on shutdown: stop starting new work; in-flight manifest pushes finish or are not made. */
   signal?: AbortSignal;
   /** Plan only: report what would happen, write nothing. */

@@ -3,6 +3,9 @@
  * condition vocabulary beside it. crds/imagemirror.yaml and src/mirror/validate.ts agree with these.
  */
 import type { TargetAction } from '../copy/actions.js';
+import type { CloudProvider } from '../auth/provider.js';
+
+export type { CloudProvider } from '../auth/provider.js';
 
 export const GROUP = 'imagemirror.dev';
 export const VERSION = 'v1alpha1';
@@ -10,8 +13,24 @@ export const API_VERSION = `${GROUP}/${VERSION}`;
 export const KIND = 'ImageMirror';
 export const PLURAL = 'imagemirrors';
 
+/** A kubernetes.io/dockerconfigjson Secret in the mirror's own namespace. */
 export interface SecretRef {
   secretName: string;
+}
+
+/**
+ * The cloud identity this process runs as (the controller pod's service account, or the host of
+ * `sync`/`run`): no Secret to create or rotate.
+ */
+export interface CloudRef {
+  provider: CloudProvider;
+}
+
+/** `credentials`: exactly one of secretName or provider (the CRD's CEL rule and validateMirror say so). */
+export type CredentialsRef = SecretRef | CloudRef;
+
+export function isCloudRef(ref: CredentialsRef | undefined): ref is CloudRef {
+  return ref !== undefined && 'provider' in ref;
 }
 
 export interface SourceSpec {
@@ -25,7 +44,7 @@ export interface SourceSpec {
   digest?: string;
   /** With tagPattern/semver: keep only the N highest. */
   latest?: number;
-  credentials?: SecretRef;
+  credentials?: CredentialsRef;
   insecure?: boolean;
 }
 
@@ -33,7 +52,7 @@ export interface TargetSpec {
   repository: string;
   /** Replaces the source tag names; only with a single-image source. */
   tags?: string[];
-  credentials?: SecretRef;
+  credentials?: CredentialsRef;
   insecure?: boolean;
 }
 

@@ -13,6 +13,7 @@
  * anything parses or compiles the value, and a list over its bound is not walked, so validating
  * any input takes time linear in its size and error messages stay short.
  */
+import { CLOUD_PROVIDERS, isCloudProvider } from '../auth/provider.js';
 import { parseRepository } from '../oci/reference.js';
 import { DURATION_PATTERN, MAX_DURATION_LENGTH } from './duration.js';
 import { readInterval } from './interval.js';
@@ -30,8 +31,8 @@ import {
   KIND,
   type ImageMirror,
   type ImageMirrorSpec,
+  type CredentialsRef,
   type ObjectMeta,
-  type SecretRef,
   type SourceSpec,
   type TargetSpec,
 } from './types.js';
@@ -107,7 +108,8 @@ export const SELECTORS = ['tags', 'tagPattern', 'semver', 'digest'] as const;
 const SPEC_FIELDS = ['source', 'targets', 'referrers', 'overwrite', 'interval', 'suspend'];
 const SOURCE_FIELDS = ['repository', ...SELECTORS, 'latest', 'credentials', 'insecure'];
 const TARGET_FIELDS = ['repository', 'tags', 'credentials', 'insecure'];
-const SECRET_REF_FIELDS = ['secretName'];
+const CREDENTIALS_FIELDS = ['secretName', 'provider'];
+const PROVIDERS_TEXT = CLOUD_PROVIDERS.join(', ');
 
 type Obj = Record<string, unknown>;
 
@@ -246,14 +248,36 @@ class Checker {
     }
   }
 
-  secretRef(path: string, v: unknown): SecretRef | undefined {
+  /** `credentials`: exactly one of secretName (a Secret in the mirror's namespace) or provider (a cloud identity). */
+  credentials(path: string, v: unknown): CredentialsRef | undefined {
     if (v === undefined) return undefined;
     if (!isObj(v)) {
-      this.err(path, `must be a mapping {secretName: ...}, got ${describe(v)}`);
+      this.err(path, `must be a mapping {secretName: ...} or {provider: ${CLOUD_PROVIDERS.join('|')}}, got ${describe(v)}`);
       return undefined;
     }
-    this.unknownFields(path, v, SECRET_REF_FIELDS);
-    const name = this.str(`${path}.secretName`, get(v, 'secretName'), LIMITS.secretNameLength, 'Secret name', true);
+    this.unknownFields(path, v, CREDENTIALS_FIELDS);
+    const rawName = get(v, 'secretName');
+    const rawProvider = get(v, 'provider');
+    if (rawName !== undefined && rawProvider !== undefined) {
+      this.err(
+        path,
+        'set exactly one of secretName or provider, not both (secretName: a kubernetes.io/dockerconfigjson Secret in this namespace; provider: the cloud identity the controller or CLI runs as)',
+      );
+      return undefined;
+    }
+    if (rawProvider !== undefined) {
+      if (!isCloudProvider(rawProvider)) {
+        const got = typeof rawProvider === 'string' ? q(rawProvider) : describe(rawProvider);
+        this.err(`${path}.provider`, `must be one of ${PROVIDERS_TEXT}, got ${got}`);
+        return undefined;
+      }
+      return { provider: rawProvider };
+    }
+    if (rawName === undefined) {
+      this.err(`${path}.secretName`, `required, or provider (${PROVIDERS_TEXT}) instead: exactly one of the two`);
+      return undefined;
+    }
+    const name = this.str(`${path}.secretName`, rawName, LIMITS.secretNameLength, 'Secret name', true);
     if (name === undefined) return undefined;
     if (!DNS1123_SUBDOMAIN.test(name)) {
       this.err(`${path}.secretName`, `invalid Secret name ${q(name)}: lowercase letters, digits, "-" and ".", at most ${LIMITS.secretNameLength} characters`);
@@ -322,7 +346,7 @@ function validateSource(c: Checker, v: unknown): { spec: SourceSpec; canonical?:
     }
   }
 
-  const creds = c.secretRef(`${path}.credentials`, get(v, 'credentials'));
+  const creds = c.credentials(`${path}.credentials`, get(v, 'credentials'));
   if (creds) spec.credentials = creds;
   const insecure = c.bool(`${path}.insecure`, get(v, 'insecure'));
   if (insecure !== undefined) spec.insecure = insecure;
@@ -388,7 +412,7 @@ function validateTargets(
         seen.set(repo.canonical, i);
       }
     }
-    const creds = c.secretRef(`${p}.credentials`, get(t, 'credentials'));
+    const creds = c.credentials(`${p}.credentials`, get(t, 'credentials'));
     if (creds) target.credentials = creds;
     const insecure = c.bool(`${p}.insecure`, get(t, 'insecure'));
     if (insecure !== undefined) target.insecure = insecure;

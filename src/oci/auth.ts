@@ -162,8 +162,44 @@ interface CachedToken {
   reused: boolean;
 }
 
-const DEFAULT_EXPIRES_IN_S = 60;
+/**
+ * Lifetime of a token whose response says nothing about it (no `expires_in`) and that is not a JWT
+ * with an `exp`: distribution's token spec says 60 s.
+ */
+export const DEFAULT_EXPIRES_IN_S = 60;
 const RENEW_EARLY_MS = 5000;
+
+/** Expiry (ms since the epoch) of a JWT, from its `exp` claim, without verifying it: the registry does that. */
+export function jwtExpiry(token: string): number | undefined {
+  const payload = token.split('.')[1];
+  if (!payload) return undefined;
+  try {
+    const claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { exp?: unknown };
+    return typeof claims.exp === 'number' && Number.isFinite(claims.exp) ? claims.exp * 1000 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * When a token fetched at `started` (our clock) expires: after `expires_in` when the response has
+ * one; else at the JWT's `exp` when it is a JWT whose `exp` is still ahead (registries such as
+ * Harbor and Quay leave `expires_in` out and mint tokens for many minutes, which a fixed 60 s would
+ * fetch again and again); else after DEFAULT_EXPIRES_IN_S.
+ */
+export function tokenExpiresAt(grant: Pick<TokenGrant, 'token' | 'expiresInS' | 'issuedAt'>, started: number): number {
+  if (grant.expiresInS === undefined) {
+    const exp = jwtExpiry(grant.token);
+    if (exp !== undefined && exp > started) return exp;
+  }
+  const lifetimeMs = (grant.expiresInS ?? DEFAULT_EXPIRES_IN_S) * 1000;
+  let issued = started;
+  const serverIssued = grant.issuedAt ?? NaN;
+  // Trust the server's issue time only when it says the token is older than our clock does and
+  // still alive: a skewed clock must never make a token look valid for longer.
+  if (Number.isFinite(serverIssued) && serverIssued < started && started - serverIssued < lifetimeMs) issued = serverIssued;
+  return issued + lifetimeMs;
+}
 
 function sameChallenge(a: KnownChallenge | undefined, b: KnownChallenge | undefined): boolean {
   return !!a && !!b && a.scheme === b.scheme && a.realm === b.realm && a.service === b.service;
@@ -389,13 +425,9 @@ export class Authenticator {
       const basic: [string, string] | undefined = cred?.kind === 'basic' ? [cred.username, cred.password] : undefined;
       grant = parseTokenResponse(await this.call(url, label, 'GET', scopes, ch.service, { basic }), where);
     }
-    const lifetimeMs = (grant.expiresInS ?? DEFAULT_EXPIRES_IN_S) * 1000;
-    let issued = started;
-    const serverIssued = grant.issuedAt ?? NaN;
-    // Trust the server's issue time only when it says the token is older than our clock does and
-    // still alive: a skewed clock must never make a token look valid for longer.
-    if (Number.isFinite(serverIssued) && serverIssued < started && started - serverIssued < lifetimeMs) issued = serverIssued;
-    return { token: grant.token, renewAt: issued + lifetimeMs - Math.min(RENEW_EARLY_MS, lifetimeMs / 2), reused: false };
+    const expiresAt = tokenExpiresAt(grant, started);
+    const lifetimeMs = Math.max(0, expiresAt - started);
+    return { token: grant.token, renewAt: expiresAt - Math.min(RENEW_EARLY_MS, lifetimeMs / 2), reused: false };
   }
 
   private async call(

@@ -10,6 +10,7 @@
  * `credsStore` is asked and `auths` is the fallback. Errors are one line and never carry a secret.
  */
 import { spawn } from 'node:child_process';
+import { createHmac, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -25,6 +26,22 @@ export interface DockerConfig {
   credsStore?: string;
   /** Where this config came from, for error messages. */
   source?: string;
+  /**
+   * Keyed hash of the text it was parsed from (see contentDigest): tells one version of a config
+   * from another in a provider's identity without carrying anything secret.
+   */
+  digest?: string;
+}
+
+/**
+ * A per-process key for content digests: a digest of a config that holds a short password is then
+ * useless for guessing it offline, even if one ever left the process.
+ */
+const DIGEST_KEY = randomBytes(32);
+
+/** 16 hex digits identifying `text` within this process, never reversible to it. */
+export function contentDigest(text: string): string {
+  return createHmac('sha256', DIGEST_KEY).update(text).digest('hex').slice(0, 16);
 }
 
 const HUB_SERVER_URL = 'https://index.docker.io/v1/';
@@ -83,7 +100,7 @@ export function parseDockerConfig(json: string, source: string): DockerConfig {
     throw new Error(`${source}: not valid JSON${where}`);
   }
   if (!isObject(v)) throw new Error(`${source}: expected a JSON object`);
-  const out: DockerConfig = { auths: {}, credHelpers: {}, source };
+  const out: DockerConfig = { auths: {}, credHelpers: {}, source, digest: contentDigest(json) };
   if (v.auths !== undefined) {
     if (!isObject(v.auths)) throw new Error(`${source}: "auths" must be an object`);
     for (const [key, entry] of Object.entries(v.auths)) {
@@ -159,6 +176,17 @@ export async function runCredentialHelper(name: string, registry: string, what: 
 }
 
 /**
+ * `docker-config:<source>@<digest>+…` for the configs in lookup order, `anonymous` for none: the
+ * same configs give the same identity, a changed one another.
+ */
+export function dockerConfigIdentity(configs: readonly DockerConfig[]): string {
+  if (configs.length === 0) return 'anonymous';
+  const part = (c: DockerConfig): string =>
+    `${c.source ?? 'docker config'}@${c.digest ?? contentDigest(JSON.stringify([c.auths, c.credHelpers, c.credsStore ?? null]))}`;
+  return `docker-config:${configs.map(part).join('+')}`;
+}
+
+/**
  * Credentials from one or more docker configs; the first config that has the registry wins.
  * Helper results are cached for a few minutes (helpers such as ecr-login call cloud APIs);
  * failures are not cached. A missing helper fails only lookups that need it.
@@ -175,6 +203,7 @@ export function dockerConfigProvider(...configs: DockerConfig[]): CredentialProv
     return value;
   };
   return {
+    identity: dockerConfigIdentity(configs),
     async get(registry: string): Promise<Credential | undefined> {
       const reg = canonicalRegistry(registry);
       for (const c of configs) {

@@ -66,7 +66,7 @@ class CountingReconciler implements Reconciler {
   async reconcile(m: ImageMirror, ctx: ReconcileContext): Promise<ReconcileResult> {
     const call: Call = { key: mirrorKey(m), generation: m.metadata.generation };
     const ref = m.spec.source.credentials;
-    if (ref) {
+    if (ref && 'secretName' in ref) {
       try {
         const provider = await ctx.credentials(m.metadata.namespace ?? 'default', ref);
         const c = await provider.get('localhost:5000');

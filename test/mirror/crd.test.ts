@@ -17,6 +17,7 @@ import { formatDuration, parseDuration } from '../../src/mirror/duration.js';
 import { MAX_INTERVAL_MS, MIN_INTERVAL_MS } from '../../src/mirror/interval.js';
 import { SEMVER_MAX_ALTERNATIVES, SEMVER_MAX_COMPARATORS } from '../../src/mirror/select.js';
 import { API_VERSION, GROUP, KIND, PLURAL, VERSION } from '../../src/mirror/types.js';
+import { CLOUD_PROVIDERS } from '../../src/auth/provider.js';
 import { TargetAction } from '../../src/copy/actions.js';
 
 // ajv-formats is CJS with a default export; under NodeNext the callable is on `.default`.
@@ -61,6 +62,7 @@ const CEL: Record<string, (self: Json | string) => boolean> = {
   'self.targets.all(t, t.repository != self.source.repository || has(t.tags))': (self) =>
     targetsOf(self).every((t) => t.repository !== ((self as Json).source as Json).repository || has(t, 'tags')),
   "duration(self) > duration('0s')": (self) => parseDurationOrZero(self as string) > 0,
+  'has(self.secretName) != has(self.provider)': (self) => has(self, 'secretName') !== has(self, 'provider'),
 };
 
 function has(o: unknown, k: string): boolean {
@@ -209,6 +211,14 @@ const EXAMPLES: Array<[string, unknown, boolean]> = [
   ['referrers not a boolean', mirror({ referrers: 'yes' }), false],
   ['bad secret name', mirror({}, { credentials: { secretName: 'Pull' } }), false],
   ['credentials without secretName', mirror({ targets: [t('localhost:5000/p', { credentials: {} })] }), false],
+  ['cloud provider on the source and a target', mirror({ targets: [t('localhost:5000/p', { credentials: { provider: 'gcp' } }), t('localhost:5000/q', { credentials: { provider: 'azure' } })] }, { credentials: { provider: 'aws' } }), true],
+  ['cloud provider on a target, a Secret on the source', mirror({ targets: [t('localhost:5000/p', { credentials: { provider: 'aws' } })] }, { credentials: { secretName: 'pull' } }), true],
+  ['both secretName and provider', mirror({ targets: [t('localhost:5000/p', { credentials: { secretName: 'push', provider: 'gcp' } })] }), false],
+  ['both secretName and provider on the source', mirror({}, { credentials: { secretName: 'pull', provider: 'aws' } }), false],
+  ['unknown provider', mirror({ targets: [t('localhost:5000/p', { credentials: { provider: 'oci' } })] }), false],
+  ['provider in upper case', mirror({}, { credentials: { provider: 'AWS' } }), false],
+  ['provider not a string', mirror({}, { credentials: { provider: 1 } }), false],
+  ['unknown credentials field', mirror({}, { credentials: { secretName: 'pull', namespace: 'other' } }), false],
   ['unknown spec field', mirror({ prune: true }), false],
   ['unknown source field', mirror({}, { tag: 'x' }), false],
   ['unknown target field', mirror({ targets: [t('localhost:5000/p', { tag: 'x' })] }), false],
@@ -372,6 +382,8 @@ describe('CRD crds/imagemirror.yaml', () => {
       assert.equal(spec.interval!.pattern, PATTERNS.interval);
       assert.equal(src.credentials!.properties!.secretName!.pattern, PATTERNS.dns1123Subdomain);
       assert.equal(tgt.credentials!.properties!.secretName!.pattern, PATTERNS.dns1123Subdomain);
+      assert.deepEqual(src.credentials!.properties!.provider!.enum, CLOUD_PROVIDERS);
+      assert.deepEqual(tgt.credentials!.properties!.provider!.enum, CLOUD_PROVIDERS);
       assert.equal(spec.targets!.maxItems, LIMITS.targets);
       assert.equal(src.repository!.maxLength, LIMITS.repositoryLength);
       assert.equal(tgt.repository!.maxLength, LIMITS.repositoryLength);
@@ -386,7 +398,9 @@ describe('CRD crds/imagemirror.yaml', () => {
     it('bounds every string (maxLength) and list (maxItems) of the spec, each equal to the LIMITS constant validate.ts enforces', () => {
       const found: Record<string, number | undefined> = {};
       const walk = (s: Schema, p: string): void => {
-        if (s.type === 'string') found[p] = s.maxLength as number | undefined;
+        // An enum bounds a string by itself (the API server's cost estimator knows this too).
+        if (s.type === 'string' && !s.enum) found[p] = s.maxLength as number | undefined;
+        if (s.type === 'string' && s.enum) assert.ok((s.enum as string[]).every((e) => typeof e === 'string' && e.length <= 16), `${p}: enum values`);
         if (s.type === 'array') found[p] = s.maxItems as number | undefined;
         for (const [k, c] of Object.entries(s.properties ?? {})) walk(c, `${p}.${k}`);
         if (s.items) walk(s.items, `${p}[]`);
@@ -413,6 +427,10 @@ describe('CRD crds/imagemirror.yaml', () => {
 
   describe('lint against src/mirror/types.ts', () => {
     const program = ts.createSourceFile('types.ts', readFileSync(new URL('../../src/mirror/types.ts', import.meta.url), 'utf8'), ts.ScriptTarget.ES2022);
+    /**
+     * Fields of an interface, or of a union of interfaces (`type X = A | B`): every member's fields,
+     * required when every member requires them (what the schema can say without CEL).
+     */
     function fields(iface: string): Map<string, boolean /* required */> {
       const out = new Map<string, boolean>();
       let found = false;
@@ -422,6 +440,14 @@ describe('CRD crds/imagemirror.yaml', () => {
           for (const m of n.members) {
             if (ts.isPropertySignature(m) && m.name && ts.isIdentifier(m.name)) out.set(m.name.text, !m.questionToken);
           }
+        }
+        if (ts.isTypeAliasDeclaration(n) && n.name.text === iface && ts.isUnionTypeNode(n.type)) {
+          found = true;
+          const members = n.type.types.map((t) => {
+            assert.ok(ts.isTypeReferenceNode(t) && ts.isIdentifier(t.typeName), `${iface}: a union of named interfaces`);
+            return fields(t.typeName.text);
+          });
+          for (const m of members) for (const k of m.keys()) out.set(k, members.every((x) => x.get(k) === true));
         }
       });
       assert.ok(found, `interface ${iface} not found in types.ts`);
@@ -433,8 +459,8 @@ describe('CRD crds/imagemirror.yaml', () => {
       ['ImageMirrorSpec', spec, true],
       ['SourceSpec', spec.properties!.source!, true],
       ['TargetSpec', spec.properties!.targets!.items!, true],
-      ['SecretRef', spec.properties!.source!.properties!.credentials!, true],
-      ['SecretRef', spec.properties!.targets!.items!.properties!.credentials!, true],
+      ['CredentialsRef', spec.properties!.source!.properties!.credentials!, true],
+      ['CredentialsRef', spec.properties!.targets!.items!.properties!.credentials!, true],
       ['ImageMirrorStatus', status, true],
       ['Condition', status.properties!.conditions!.items!, true],
       ['TargetStatus', status.properties!.targets!.items!, true],

@@ -124,7 +124,24 @@ describe('validateMirror', () => {
     for (const c of cases) assert.ok(validateMirror(c).ok, JSON.stringify(validateMirror(c)));
   });
 
+  it('credentials: a cloud provider instead of a Secret, on the source and on each target', () => {
+    const r = validateMirror(
+      mirror(
+        { targets: [{ repository: 'localhost:5000/a', credentials: { provider: 'gcp' } }, { repository: 'localhost:5000/b', credentials: { secretName: 'push' } }, { repository: 'localhost:5000/c', credentials: { provider: 'azure' } }] },
+        { credentials: { provider: 'aws' } },
+      ),
+    );
+    assert.ok(r.ok, JSON.stringify(r));
+    assert.deepEqual(r.mirror.spec.source.credentials, { provider: 'aws' });
+    assert.deepEqual(r.mirror.spec.targets.map((t) => t.credentials), [{ provider: 'gcp' }, { secretName: 'push' }, { provider: 'azure' }]);
+  });
+
   const invalid: Array<[string, Json | unknown, string[]]> = [
+    ['secretName and provider', mirror({ targets: [{ repository: 'localhost:5000/p', credentials: { secretName: 'push', provider: 'gcp' } }] }), ['spec.targets[0].credentials: set exactly one of secretName or provider, not both']],
+    ['neither secretName nor provider names both ways out', mirror({}, { credentials: {} }), ['spec.source.credentials.secretName: required, or provider (aws, gcp, azure) instead: exactly one of the two']],
+    ['unknown provider', mirror({}, { credentials: { provider: 'alibaba' } }), ['spec.source.credentials.provider: must be one of aws, gcp, azure, got "alibaba"']],
+    ['provider not a string', mirror({}, { credentials: { provider: ['aws'] } }), ['spec.source.credentials.provider: must be one of aws, gcp, azure, got a list']],
+    ['credentials with an unknown field', mirror({}, { credentials: { provider: 'aws', role: 'x' } }), ['spec.source.credentials.role: unknown field (known: secretName, provider)']],
     ['not an object', 'hello', ['object: must be a mapping']],
     ['wrong apiVersion', { ...mirror(), apiVersion: 'imagemirror.dev/v1' }, ['apiVersion: must be imagemirror.dev/v1alpha1']],
     ['wrong kind', { ...mirror(), kind: 'ImageMirrors' }, ['kind: must be ImageMirror']],

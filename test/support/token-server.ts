@@ -54,8 +54,16 @@ export interface StartTokenServerOptions {
   service?: string;
   /** Answer OAuth2 POSTs (default true); false makes POST 404, as servers without OAuth2 do. */
   oauth2?: boolean;
-  /** Leave `expires_in` out of responses, so clients must apply the 60 s default. */
+  /**
+   * Leave `expires_in` out of responses. Its tokens are opaque unless `tokenFormat` says `jwt`, so
+   * clients must apply the 60 s default (a JWT's `exp` would tell them the lifetime).
+   */
   omitExpiresIn?: boolean;
+  /**
+   * `jwt` (what a registry verifies; the default without omitExpiresIn) or `opaque` (random text,
+   * for tests of the client alone; the default with omitExpiresIn).
+   */
+  tokenFormat?: 'jwt' | 'opaque';
 }
 
 function b64url(b: Buffer | string): string {
@@ -147,8 +155,10 @@ export async function startTokenServer(o: StartTokenServerOptions): Promise<Toke
     return Buffer.concat(chunks).toString('utf8');
   }
 
+  const opaque = (o.tokenFormat ?? (o.omitExpiresIn ? 'opaque' : 'jwt')) === 'opaque';
+
   function issue(res: ServerResponse, account: string | undefined, scopes: string[], extra: Record<string, string> = {}): void {
-    const token = sign(account, grant(account, scopes));
+    const token = opaque ? `opaque-${randomBytes(24).toString('base64url')}` : sign(account, grant(account, scopes));
     const body: Record<string, unknown> = { token, access_token: token, issued_at: new Date().toISOString(), ...extra };
     if (!o.omitExpiresIn) body.expires_in = expiresIn;
     send(res, 200, body);
