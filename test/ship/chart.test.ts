@@ -135,6 +135,25 @@ describe('ship: Helm chart', function () {
     }
   });
 
+  it('cloud identity: service account annotations, pod labels (Entra Workload ID) and --cloud-credentials', async () => {
+    assert.ok(!deploymentOf(defaults).container.args.some((a) => a.startsWith('--cloud-credentials')), 'no cloud provider allowed by default');
+    const objs = await renderChart({
+      values: {
+        serviceAccount: { annotations: { 'azure.workload.identity/client-id': '5b8e6f6a-0b1c-4d2e-9f3a-6c7d8e9f0a1b', 'eks.amazonaws.com/role-arn': 'arn:aws:iam::123456789012:role/image-mirror' } },
+        podLabels: { 'azure.workload.identity/use': 'true' },
+        cloudCredentials: ['aws', 'azure'],
+      },
+    });
+    const [sa] = find(objs, 'ServiceAccount');
+    assert.deepEqual(sa!.metadata.annotations, {
+      'azure.workload.identity/client-id': '5b8e6f6a-0b1c-4d2e-9f3a-6c7d8e9f0a1b',
+      'eks.amazonaws.com/role-arn': 'arn:aws:iam::123456789012:role/image-mirror',
+    });
+    const dep = find(objs, 'Deployment')[0] as unknown as { spec: { template: { metadata: { labels: Record<string, string> } } } };
+    assert.equal(dep.spec.template.metadata.labels['azure.workload.identity/use'], 'true');
+    assert.ok(deploymentOf(objs).container.args.includes('--cloud-credentials=aws,azure'), deploymentOf(objs).container.args.join(' '));
+  });
+
   it('without leader election: no Lease Role, --leader-elect=false, and more than one replica is refused', async () => {
     const objs = await renderChart({ values: { leaderElection: { enabled: false } } });
     assert.equal(find(objs, 'Role').length, 0);
@@ -224,6 +243,9 @@ describe('ship: chart values', () => {
       ['bad duration', { leaderElection: { leaseDuration: '15 seconds' } }],
       ['bad digest', { image: { repository: 'x', digest: 'latest' } }],
       ['concurrency 0', { concurrency: 0 }],
+      ['unknown cloud provider', { cloudCredentials: ['alibaba'] }],
+      ['cloud provider twice', { cloudCredentials: ['gcp', 'gcp'] }],
+      ['cloudCredentials as a string', { cloudCredentials: 'aws,gcp' }],
     ];
     for (const [what, patch] of bad) {
       assert.equal(validate({ ...values, ...patch }), false, `${what} was accepted`);
