@@ -22,7 +22,7 @@
 import { constants } from 'node:fs';
 import { open, readdir, realpath, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { MAX_SPEC_FILE_BYTES, YamlDocumentParser, type ParsedDocument } from './yaml-documents.js';
+import { MAX_SPEC_FILE_BYTES, YamlDocumentParser, type ParsedUnit } from './yaml-documents.js';
 
 export { MAX_SPEC_FILE_BYTES } from './yaml-documents.js';
 
@@ -215,16 +215,25 @@ interface Place {
 /** Lists inside Lists are flattened (as kubectl does) this deep; deeper ones are an error. */
 export const MAX_LIST_NESTING = 8;
 
-function readDocument(doc: unknown, at: Place, out: SpecFiles, itemLines?: number[], depth = 0): void {
+function isList(doc: unknown): doc is Obj & { kind: string; items: unknown[] } {
+  return isObj(doc) && typeof doc.kind === 'string' && doc.kind.endsWith('List') && Array.isArray(doc.items);
+}
+
+/** An item of a document's own List (depth 1). */
+function readListItem(item: unknown, at: Place, out: SpecFiles): void {
+  readDocument(item, at, out, 1);
+}
+
+function readDocument(doc: unknown, at: Place, out: SpecFiles, depth = 0): void {
   if (!isObj(doc)) return;
   const source = `${at.file}:${at.line}`;
-  if (typeof doc.kind === 'string' && doc.kind.endsWith('List') && Array.isArray(doc.items)) {
+  if (isList(doc)) {
     if (depth >= MAX_LIST_NESTING) {
       out.errors.push({ source, message: `${doc.kind} nested more than ${MAX_LIST_NESTING} deep` });
       return;
     }
-    // Line numbers are known for the items of the document's own list, not for nested ones.
-    doc.items.forEach((item, i) => readDocument(item, { file: at.file, line: itemLines?.[i] ?? at.line, key: `${at.key}.items[${i}]` }, out, undefined, depth + 1));
+    // Items of nested Lists have no line of their own: they get the line of the List that holds them.
+    doc.items.forEach((item, i) => readDocument(item, { file: at.file, line: at.line, key: `${at.key}.items[${i}]` }, out, depth + 1));
     return;
   }
   if (isOurs(doc, 'ImageMirror')) out.mirrors.push({ doc, source, key: at.key });
@@ -286,20 +295,39 @@ function tooLarge(size: number): string {
 async function readSpecFile(file: string, parser: YamlDocumentParser, out: SpecFiles): Promise<void> {
   const text = await readBounded(file, out);
   if (text === undefined) return;
-  const parsed = await parser.parse(text);
-  if (!parsed.ok) {
-    out.errors.push({ source: parsed.line === undefined ? file : `${file}:${parsed.line}`, message: `YAML syntax error: ${parsed.message}` });
-    return;
+  // A file contributes all its documents or none: remember where this file's entries start.
+  const mark = { mirrors: out.mirrors.length, secrets: out.secrets.length, policies: out.policies.length, errors: out.errors.length };
+  /** The List-shaped document whose items are arriving. */
+  let list: { unit: Extract<ParsedUnit, { unit: 'doc' }>; items: unknown[]; stream: boolean } | undefined;
+  const place = (index: number, line: number): Place => ({ file, line, key: `${file}#${index}` });
+  const outcome = await parser.parse(text, (u) => {
+    if (u.unit === 'item') {
+      if (!list || list.unit.index !== u.index) return;
+      if (list.stream) readListItem(u.value, { file, line: u.line, key: `${file}#${u.index}.items[${u.item}]` }, out);
+      else list.items.push(u.value);
+      if (u.item + 1 === list.unit.itemCount) {
+        if (!list.stream) readDocument({ ...(list.unit.value as Obj), items: list.items }, place(u.index, list.unit.line), out);
+        list = undefined;
+      }
+      return;
+    }
+    if (u.error !== undefined) {
+      out.errors.push({ source: `${file}:${u.line}`, message: `YAML document ${u.index}: ${u.error}` });
+    } else if (u.itemCount !== undefined) {
+      // Items of a List are read as they arrive; anything else shaped like one is put back together.
+      list = { unit: u, items: [], stream: isList(u.value) };
+    } else {
+      readDocument(u.value, place(u.index, u.line), out);
+    }
+  });
+  if (!outcome.ok) {
+    out.mirrors.length = mark.mirrors;
+    out.secrets.length = mark.secrets;
+    out.policies.length = mark.policies;
+    out.errors.length = mark.errors;
+    const source = outcome.line === undefined ? file : `${file}:${outcome.line}`;
+    out.errors.push({ source, message: outcome.syntax ? `YAML syntax error: ${outcome.message}` : outcome.message });
   }
-  for (const d of parsed.documents) readParsed(file, d, out);
-}
-
-function readParsed(file: string, d: ParsedDocument, out: SpecFiles): void {
-  if (d.error !== undefined) {
-    out.errors.push({ source: `${file}:${d.line}`, message: `YAML document ${d.index}: ${d.error}` });
-    return;
-  }
-  readDocument(d.value, { file, line: d.line, key: `${file}#${d.index}` }, out, d.itemLines);
 }
 
 /** Reads every ImageMirror, ImageMirrorPolicy and Secret in the given files and directories. Never throws for content. */
