@@ -5,6 +5,8 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { BlobAction, SavedMethod, TargetAction } from './copy/actions.js';
 import { targetActionLabel } from './copy/actions.js';
+import type { RequestEvent } from './oci/http.js';
+import type { Quota } from './oci/rate-limit.js';
 
 export const METRIC_NAMES = [
   'imagemirror_bytes_saved_total',
@@ -14,6 +16,8 @@ export const METRIC_NAMES = [
   'imagemirror_sync_duration_seconds',
   'imagemirror_registry_requests_total',
   'imagemirror_registry_capability',
+  'imagemirror_registry_ratelimit_limit',
+  'imagemirror_registry_ratelimit_remaining',
   'imagemirror_mirrors',
   'imagemirror_workqueue_depth',
   'imagemirror_reconcile_total',
@@ -31,6 +35,8 @@ export class Metrics {
   readonly syncDuration: Histogram;
   readonly registryRequests: Counter<'registry' | 'method' | 'code'>;
   readonly registryCapability: Gauge<'registry' | 'capability'>;
+  readonly registryRateLimit: Gauge<'registry'>;
+  readonly registryRateLimitRemaining: Gauge<'registry'>;
   readonly mirrors: Gauge<'ready'>;
   readonly workqueueDepth: Gauge;
   readonly reconciles: Counter<'result'>;
@@ -73,6 +79,18 @@ export class Metrics {
       labelNames: ['registry', 'capability'],
       registers,
     });
+    this.registryRateLimit = new Gauge({
+      name: 'imagemirror_registry_ratelimit_limit',
+      help: 'Requests a registry allows per window, as it last reported (ratelimit-limit, Docker Hub)',
+      labelNames: ['registry'],
+      registers,
+    });
+    this.registryRateLimitRemaining = new Gauge({
+      name: 'imagemirror_registry_ratelimit_remaining',
+      help: 'Requests left in the window, as the registry last reported (ratelimit-remaining, Docker Hub)',
+      labelNames: ['registry'],
+      registers,
+    });
     this.mirrors = new Gauge({ name: 'imagemirror_mirrors', help: 'ImageMirrors by Ready condition status', labelNames: ['ready'], registers });
     this.workqueueDepth = new Gauge({ name: 'imagemirror_workqueue_depth', help: 'Keys waiting in the work queue', registers });
     this.reconciles = new Counter({ name: 'imagemirror_reconcile_total', help: 'Reconciles, by result (success, error, requeue)', labelNames: ['result'], registers });
@@ -97,6 +115,17 @@ export class Metrics {
 
   countRequest(registry: string, method: string, code: number | string): void {
     this.registryRequests.inc({ registry, method, code: String(code) });
+  }
+
+  /** One answered (or failed) registry request: counted, and its reported quota kept. */
+  observeRequest(e: RequestEvent): void {
+    this.countRequest(e.registry, e.method, e.status);
+    if (e.rateLimit) this.setRateLimit(e.registry, e.rateLimit);
+  }
+
+  setRateLimit(registry: string, q: Quota): void {
+    this.registryRateLimit.set({ registry }, q.limit);
+    this.registryRateLimitRemaining.set({ registry }, q.remaining);
   }
 
   setCapability(registry: string, capability: 'mount' | 'referrers_api', supported: boolean): void {

@@ -85,6 +85,17 @@ export class BlobLocations {
     return out;
   }
 
+  /**
+   * Whether a manifest known to be in `repository` names the blob (not merely an upload seen
+   * there): some registries mount only such blobs (ECR, aws/containers-roadmap#2860).
+   */
+  isReferenced(registry: string, repository: string, blobDigest: string): boolean {
+    for (const image of this.blobImages.get(blobDigest) ?? []) {
+      if (this.repos.peek(`i|${registry}|${image}`)?.includes(repository)) return true;
+    }
+    return false;
+  }
+
   get size(): number {
     return this.repos.size;
   }

@@ -10,6 +10,10 @@
  * flight. "One upload per (target registry, blob)" follows from the locations: once a blob has
  * reached one repository of a registry, every later copy to that registry mounts from there.
  *
+ * Targets are copied in parallel, except on a registry that mounts a blob only once a pushed
+ * manifest references it (ECR): there the first target repository is written completely, and the
+ * others then mount from it instead of each uploading every blob.
+ *
  * Shared across tenants, it never hands one mirror content another read: source manifests are
  * cached per reader identity (repository + credentials, see Repository.identity), so a source that
  * merely names another tenant's digest still has to serve the bytes itself. Blob locations are
@@ -18,9 +22,9 @@
  * own source) when they may not.
  */
 import { Transform, pipeline, type TransformCallback } from 'node:stream';
-import type { BlobReader, Descriptor, ManifestJson, RawManifest, Repository } from '../oci/content.js';
+import type { BlobReader, CallOptions, Descriptor, ManifestInfo, ManifestJson, RawManifest, Repository } from '../oci/content.js';
 import { checkReferrerList } from '../oci/descriptor.js';
-import { OciError, isNotFound } from '../oci/errors.js';
+import { OciError, describeError, isNotFound, isOciError } from '../oci/errors.js';
 import { MAX_REFERRERS_PER_SUBJECT } from '../oci/listing.js';
 import { MediaType } from '../oci/media-types.js';
 import { looksLikeDigest, requireDigest } from '../oci/names.js';
@@ -32,7 +36,7 @@ import { BlobLocations } from './blob-locations.js';
 import { ImageReader, ManifestCache, allBlobs, allNodes, parseManifest, type ImageNode } from './image-tree.js';
 import { buildFallbackIndex, cosignTags, fallbackTag, mergeFallbackIndex } from './referrers.js';
 import { KeyedLock } from './single-flight.js';
-import { Semaphore, mapLimit, throwIfAborted } from './semaphore.js';
+import { Semaphore, mapLimit, throwIfAborted, type Slot } from './semaphore.js';
 
 export interface CopyTarget {
   repository: Repository;
@@ -133,6 +137,12 @@ export class CopyEngine {
   private readonly maxMountCandidates: number;
   /** Learned per registry: has the referrers API (true) or only the fallback tag (false). */
   private readonly referrersApi = new Map<string, boolean>();
+  /**
+   * Learned per registry: mounts only blobs a pushed manifest references (ECR,
+   * aws/containers-roadmap#2860), seen as a refused mount from a repository the blob was just
+   * uploaded to.
+   */
+  private readonly mountsNeedManifest = new Set<string>();
 
   constructor(o: CopyEngineOptions = {}) {
     this.metrics = o.metrics;
@@ -146,6 +156,11 @@ export class CopyEngine {
   /** What this engine learned about a registry's referrers API (undefined: not probed yet). */
   referrersApiOf(registry: string): boolean | undefined {
     return this.referrersApi.get(registry);
+  }
+
+  /** Whether this engine learned that `registry` mounts only blobs a pushed manifest references. */
+  mountsNeedManifestOf(registry: string): boolean {
+    return this.mountsNeedManifest.has(registry);
   }
 
   /**
@@ -165,7 +180,22 @@ export class CopyEngine {
       progressBytes: 0,
       sourceHeads: new Map(),
     };
-    const perTarget = await Promise.all(req.targets.map((t) => this.copyToRepository(run, t)));
+    // On a registry that mounts only referenced blobs, the first repository goes first (blobs and
+    // manifest), so the others mount what its manifest now references.
+    const leaders = new Map<string, Promise<unknown>>();
+    const perTarget = await Promise.all(
+      req.targets.map((t) => {
+        const registry = t.repository.registry;
+        const leader = leaders.get(registry);
+        if (!leader) {
+          const p = this.copyToRepository(run, t);
+          leaders.set(registry, p.catch(() => undefined));
+          return p;
+        }
+        if (!this.mountsNeedManifest.has(registry)) return this.copyToRepository(run, t);
+        return leader.then(() => this.copyToRepository(run, t));
+      }),
+    );
     const targets = perTarget.flat();
     if (!run.dryRun) for (const r of targets) this.metrics?.countTarget(r.action);
     return { sourceDigest, targets };
@@ -175,7 +205,7 @@ export class CopyEngine {
     const ctx = { registry: req.source.registry, repository: req.source.repository, what: `${repoName(req.source)}:${req.reference}` };
     if (looksLikeDigest(req.reference)) return requireDigest(req.reference, ctx);
     if (req.sourceDigest) return requireDigest(req.sourceDigest, ctx);
-    const head = await req.source.headManifest(req.reference);
+    const head = await req.source.headManifest(req.reference, req.signal ? { signal: req.signal } : {});
     if (!head) {
       throw new OciError({
         code: 'MANIFEST_UNKNOWN',
@@ -187,13 +217,18 @@ export class CopyEngine {
     return head.digest;
   }
 
+  /** Per-call options of a run's registry requests. */
+  private call(run: CopyRun, slot?: Slot): CallOptions {
+    return { ...(run.req.signal ? { signal: run.req.signal } : {}), ...(slot ? { whileWaiting: (w: Promise<void>) => slot.yieldDuring(w) } : {}) };
+  }
+
   private tree(run: CopyRun): Promise<ImageNode> {
-    run.tree ??= this.loadTree(run.req.source, run.sourceDigest);
+    run.tree ??= this.loadTree(run.req.source, run.sourceDigest, this.call(run));
     return run.tree;
   }
 
-  private async loadTree(source: Repository, digest: string): Promise<ImageNode> {
-    const node = await this.reader.tree(source, digest);
+  private async loadTree(source: Repository, digest: string, call: CallOptions): Promise<ImageNode> {
+    const node = await this.reader.tree(source, digest, call);
     // Each distinct manifest once: the tree is a DAG, and a child listed many times is one node.
     for (const n of allNodes(node)) {
       this.locations.recordImage(source.registry, source.repository, n.digest, allBlobs(n).map((b) => b.digest));
@@ -203,15 +238,17 @@ export class CopyEngine {
 
   private async copyToRepository(run: CopyRun, target: CopyTarget): Promise<TargetReport[]> {
     const repo = target.repository;
+    const call = this.call(run);
     const reports: Array<{ report: TargetReport; tally: TargetTally }> = [];
     // Whether the source manifest is (or, in a dry run, would be) in this repository already.
     let present = sameRepository(run.req.source, repo);
     for (const tag of target.tags) {
       const tally = new TargetTally(run.dryRun ? undefined : this.metrics);
       const reference = `${repoName(repo)}:${tag}`;
+      let head: ManifestInfo | undefined;
       try {
         throwIfAborted(run.req.signal, `syncing ${reference}`);
-        const head = await repo.headManifest(tag);
+        head = await repo.headManifest(tag, call);
         if (head?.digest === run.sourceDigest) {
           present = true;
           this.locations.recordImage(repo.registry, repo.repository, run.sourceDigest);
@@ -223,7 +260,7 @@ export class CopyEngine {
           reports.push({ report: tally.report(reference, head.digest, TargetAction.Conflict, msg), tally });
           continue;
         }
-        if (!present) present = (await repo.headManifest(run.sourceDigest)) !== undefined;
+        if (!present) present = (await repo.headManifest(run.sourceDigest, call)) !== undefined;
         const tree = await this.tree(run);
         let action: TargetAction;
         if (present) {
@@ -234,11 +271,18 @@ export class CopyEngine {
           action = TargetAction.Copied;
         }
         throwIfAborted(run.req.signal, `tagging ${reference}`);
-        if (!run.dryRun) await repo.putManifest(tag, { mediaType: tree.raw.mediaType, bytes: tree.raw.bytes });
+        if (!run.dryRun) await repo.putManifest(tag, { mediaType: tree.raw.mediaType, bytes: tree.raw.bytes }, call);
         present = true;
         this.recordManifest(run, repo, tree);
         reports.push({ report: tally.report(reference, run.sourceDigest, action), tally });
       } catch (e) {
+        if (isOciError(e) && e.code === 'TAG_INVALID' && head) {
+          // ECR answers TAG_INVALID for a tag that exists in a repository with immutable tags
+          // (aws/containers-roadmap#862): the tag points elsewhere and cannot be moved.
+          const msg = `tag points to ${head.digest}, source is ${run.sourceDigest}; the registry refuses to move it (immutable tags): ${describeError(e)}`;
+          reports.push({ report: tally.report(reference, head.digest, TargetAction.Conflict, msg, 'TAG_INVALID'), tally });
+          continue;
+        }
         const f = failure(e);
         reports.push({ report: tally.report(reference, run.sourceDigest, TargetAction.Failed, f.message, f.errorCode), tally });
       }
@@ -246,10 +290,16 @@ export class CopyEngine {
     const carrier = reports.find((r) => r.report.action !== TargetAction.Failed && r.report.action !== TargetAction.Conflict);
     if (run.req.referrers && present && carrier) {
       try {
-        await this.syncReferrers(run, repo, carrier.tally);
+        const warnings: string[] = [];
+        await this.syncReferrers(run, repo, carrier.tally, warnings);
         // Referrer blobs are accounted on the first successful tag of the repository.
         const r = carrier.report;
         Object.assign(r, carrier.tally.report(r.reference, r.digest, r.action, r.message, r.errorCode));
+        if (warnings.length > 0) {
+          // What the target would not take is not the tags' fault: they stay in sync, and say so.
+          const warning = warnings.length > 1 ? `${warnings[0]!} (and ${warnings.length - 1} more)` : warnings[0]!;
+          for (const x of reports) if (x.report.action !== TargetAction.Failed && x.report.action !== TargetAction.Conflict) x.report.warning = warning;
+        }
       } catch (e) {
         const f = failure(e);
         for (const r of reports) {
@@ -285,13 +335,13 @@ export class CopyEngine {
     if (!p) {
       p = (async () => {
         throwIfAborted(run.req.signal, `copying manifest ${node.digest} to ${repoName(repo)}`);
-        if (await repo.headManifest(node.digest)) {
+        if (await repo.headManifest(node.digest, this.call(run))) {
           this.recordManifest(run, repo, node);
           return;
         }
         await this.ensureChildrenAndBlobs(run, repo, node, tally);
         throwIfAborted(run.req.signal, `pushing manifest ${node.digest} to ${repoName(repo)}`);
-        if (!run.dryRun) await repo.putManifest(node.digest, { mediaType: node.raw.mediaType, bytes: node.raw.bytes });
+        if (!run.dryRun) await repo.putManifest(node.digest, { mediaType: node.raw.mediaType, bytes: node.raw.bytes }, this.call(run));
         this.recordManifest(run, repo, node);
       })();
       run.manifestMemo.set(key, p);
@@ -308,42 +358,63 @@ export class CopyEngine {
       // Single flight per (target registry, blob), taken before a transfer slot so that a waiter
       // never holds a slot the holder needs.
       p = this.blobFlight.run(`${repo.registry}@${desc.digest}`, () =>
-        this.blobSlots.run(() => this.transferBlob(run, repo, desc, imageDigest)),
+        this.blobSlots.run((slot) => this.transferBlob(run, repo, desc, imageDigest, slot)),
       );
       run.blobMemo.set(key, p);
     }
     tally.blob(await p, desc);
   }
 
-  private async transferBlob(run: CopyRun, repo: Repository, desc: Descriptor, imageDigest: string): Promise<BlobAction> {
+  private async transferBlob(run: CopyRun, repo: Repository, desc: Descriptor, imageDigest: string, slot: Slot): Promise<BlobAction> {
     throwIfAborted(run.req.signal, `copying blob ${desc.digest} to ${repoName(repo)}`);
-    if ((await repo.headBlob(desc.digest)) !== undefined) {
+    // Waiting for a registry (Retry-After, request budget) gives the transfer slot up meanwhile.
+    const call = this.call(run, slot);
+    // Present only at the descriptor's size: zot's deduplicated storage can answer 200 with a
+    // 0-byte stub (project-zot/zot#4427), which a manifest PUT would then find wanting.
+    if ((await repo.headBlob(desc.digest, call)) === desc.size) {
       if (run.dryRun) this.plan(run, repo, desc.digest);
       else this.locations.recordBlob(repo.registry, repo.repository, desc.digest);
       return 'exists';
     }
-    const mountFrom = this.mountCandidates(run, repo, desc.digest, imageDigest);
+    const { from: mountFrom, provisional } = this.mountCandidates(run, repo, desc.digest, imageDigest);
     if (run.dryRun) {
       this.plan(run, repo, desc.digest);
       return mountFrom.length > 0 ? 'mount' : 'upload';
     }
     const source = run.req.source;
     const open = async (offset: number): Promise<BlobReader> => {
-      const r = await source.getBlob(desc.digest, offset);
+      const r = await source.getBlob(desc.digest, offset, call);
       return { size: r.size, stream: this.counting(run, desc.digest, r) };
     };
-    const res = await repo.putBlob(desc, open, { mountFrom, ...(run.req.signal ? { signal: run.req.signal } : {}) });
+    const res = await repo.putBlob(desc, open, {
+      ...call,
+      mountFrom,
+      provisionalMountFrom: provisional,
+      onMountRefused: (from) => {
+        // A blob this engine just uploaded there, not mounted: the registry wants a manifest first.
+        if (provisional.includes(from)) this.mountsNeedManifest.add(repo.registry);
+      },
+    });
     this.locations.recordBlob(repo.registry, repo.repository, desc.digest);
     return res.transfer;
   }
 
-  /** Candidates may be other tenants' repositories: a mount is the registry's access decision. */
-  private mountCandidates(run: CopyRun, repo: Repository, digest: string, imageDigest: string): string[] {
+  /**
+   * Candidates may be other tenants' repositories: a mount is the registry's access decision.
+   * Repositories where a pushed manifest names the blob come first; `provisional` are those where
+   * it was only uploaded (left out where the registry is known to refuse those).
+   */
+  private mountCandidates(run: CopyRun, repo: Repository, digest: string, imageDigest: string): { from: string[]; provisional: string[] } {
     const source = run.req.source;
     const known = this.locations.candidates(repo.registry, digest, { imageDigests: [imageDigest, run.sourceDigest] });
     const list = run.dryRun ? [...(run.planned.get(`${repo.registry}@${digest}`) ?? []), ...known] : known;
     if (source.registry === repo.registry && !list.includes(source.repository)) list.push(source.repository);
-    return [...new Set(list)].filter((r) => r !== repo.repository).slice(0, this.maxMountCandidates);
+    const unique = [...new Set(list)].filter((r) => r !== repo.repository);
+    if (run.dryRun) return { from: unique.slice(0, this.maxMountCandidates), provisional: [] };
+    const referenced = unique.filter((r) => this.locations.isReferenced(repo.registry, r, digest));
+    const provisional = this.mountsNeedManifest.has(repo.registry) ? [] : unique.filter((r) => !referenced.includes(r));
+    const from = [...referenced, ...provisional].slice(0, this.maxMountCandidates);
+    return { from, provisional: provisional.filter((r) => from.includes(r)) };
   }
 
   private plan(run: CopyRun, repo: Repository, digest: string): void {
@@ -379,17 +450,18 @@ export class CopyEngine {
 
   private sourceTags(run: CopyRun): Promise<readonly string[]> {
     if (run.req.sourceTags) return Promise.resolve(run.req.sourceTags);
-    run.sourceTagList ??= run.req.source.listTags();
+    run.sourceTagList ??= run.req.source.listTags(this.call(run));
     return run.sourceTagList;
   }
 
   private async loadReferrerPlan(run: CopyRun): Promise<ReferrerPlan> {
     const source = run.req.source;
     const subject = run.sourceDigest;
+    const call = this.call(run);
     const tags = await this.sourceTags(run);
     const plan: ReferrerPlan = { descriptors: [], cosign: cosignTags(subject, tags) };
     if (this.referrersApi.get(source.registry) !== false) {
-      const list = await source.referrers(subject);
+      const list = await source.referrers(subject, call);
       this.learnReferrersApi(source.registry, list !== undefined);
       if (list !== undefined) {
         plan.descriptors = list;
@@ -399,7 +471,10 @@ export class CopyEngine {
     const tag = fallbackTag(subject);
     if (!tags.includes(tag)) return plan;
     try {
-      const raw = await source.getManifest(tag);
+      const raw = await source.getManifest(tag, call);
+      // GitLab resolves `sha256-<hex>` to the subject itself (oras-project/oras-go#1396): only an
+      // OCI index other than the subject is a list of referrers; anything else lists none.
+      if (!isReferrersIndex(raw, subject)) return plan;
       const where = `${repoName(source)}:${tag}`;
       const json = parseManifest(raw, where);
       // The same checks and bound as a referrers API answer: these descriptors are written back.
@@ -421,27 +496,43 @@ export class CopyEngine {
     this.metrics?.setCapability(registry, 'referrers_api', has);
   }
 
-  /** Copies the image's referrers and cosign tags to `repo`, where the image is present. */
-  private async syncReferrers(run: CopyRun, repo: Repository, tally: TargetTally): Promise<void> {
+  /**
+   * Copies the image's referrers and cosign tags to `repo`, where the image is present. What the
+   * target refuses to store is added to `warnings` instead of failing the image's tags.
+   */
+  private async syncReferrers(run: CopyRun, repo: Repository, tally: TargetTally, warnings: string[]): Promise<void> {
     const plan = await this.referrerPlan(run);
-    if (plan.descriptors.length > 0) await this.syncReferrerList(run, repo, plan, tally);
-    for (const tag of plan.cosign) await this.syncCosignTag(run, repo, tag, tally);
+    if (plan.descriptors.length > 0) await this.syncReferrerList(run, repo, plan, tally, warnings);
+    for (const tag of plan.cosign) await this.syncCosignTag(run, repo, tag, tally, warnings);
   }
 
   private async copyArtifact(run: CopyRun, repo: Repository, digest: string, tally: TargetTally): Promise<void> {
-    const node = await this.reader.tree(run.req.source, digest);
+    const node = await this.reader.tree(run.req.source, digest, this.call(run));
     await this.ensureManifest(run, repo, node, tally);
   }
 
-  private async syncReferrerList(run: CopyRun, repo: Repository, plan: ReferrerPlan, tally: TargetTally): Promise<void> {
+  /** Copies one referrer; false (with a warning) when the target refuses it. */
+  private async tryCopyReferrer(run: CopyRun, repo: Repository, d: Descriptor, tally: TargetTally, warnings: string[]): Promise<boolean> {
+    try {
+      await this.copyArtifact(run, repo, d.digest, tally);
+      return true;
+    } catch (e) {
+      if (!refusedByTarget(e)) throw e;
+      warnings.push(`referrer ${d.digest} (${d.artifactType ?? d.mediaType}) not copied: ${describeError(e)}`);
+      return false;
+    }
+  }
+
+  private async syncReferrerList(run: CopyRun, repo: Repository, plan: ReferrerPlan, tally: TargetTally, warnings: string[]): Promise<void> {
     const subject = run.sourceDigest;
+    const call = this.call(run);
     if (this.referrersApi.get(repo.registry) !== false) {
-      const listed = await repo.referrers(subject);
+      const listed = await repo.referrers(subject, call);
       this.learnReferrersApi(repo.registry, listed !== undefined);
       if (listed !== undefined) {
         // The registry indexes a pushed manifest by its subject: pushing what is missing is enough.
         const have = new Set(listed.map((d) => d.digest));
-        for (const d of plan.descriptors) if (!have.has(d.digest)) await this.copyArtifact(run, repo, d.digest, tally);
+        for (const d of plan.descriptors) if (!have.has(d.digest)) await this.tryCopyReferrer(run, repo, d, tally, warnings);
         return;
       }
     }
@@ -449,45 +540,83 @@ export class CopyEngine {
     const desired = plan.fallback
       ? { mediaType: plan.fallback.mediaType, bytes: plan.fallback.bytes, digest: plan.fallback.digest }
       : buildFallbackIndex(plan.descriptors);
-    const head = await repo.headManifest(tag);
+    const head = await repo.headManifest(tag, call);
     // An index we wrote is only ever written after the artifacts it lists: equal means done.
     if (head?.digest === desired.digest) return;
+    if (head && !isReferrersIndex(head, subject)) {
+      // Never merged into, never replaced: it is not ours to change (and on GitLab, the image).
+      warnings.push(`referrers not copied: ${repoName(repo)}:${tag} is ${head.digest === subject ? 'the image itself' : `a ${head.mediaType}`}, not an index of referrers`);
+      return;
+    }
     let existing: ManifestJson | undefined;
-    if (head) existing = parseManifest(await repo.getManifest(tag, { expectDigest: head.digest }), `${repoName(repo)}:${tag}`);
-    const merge = existing ? mergeFallbackIndex(existing, plan.descriptors) : undefined;
-    const toCopy = existing ? (merge?.added ?? []) : plan.descriptors;
-    for (const d of toCopy) await this.copyArtifact(run, repo, d.digest, tally);
-    if (existing && !merge) return;
+    if (head) existing = parseManifest(await repo.getManifest(tag, { ...call, expectDigest: head.digest }), `${repoName(repo)}:${tag}`);
+    const have = new Set((existing?.manifests ?? []).map((d) => d.digest));
+    const copied: Descriptor[] = [];
+    for (const d of plan.descriptors) {
+      if (have.has(d.digest)) continue;
+      if (await this.tryCopyReferrer(run, repo, d, tally, warnings)) copied.push(d);
+    }
     throwIfAborted(run.req.signal, `writing ${repoName(repo)}:${tag}`);
     if (run.dryRun) return;
-    if (merge) {
+    if (existing) {
+      const merge = mergeFallbackIndex(existing, copied);
+      if (!merge) return;
       const bytes = new TextEncoder().encode(JSON.stringify(merge.json));
-      await repo.putManifest(tag, { mediaType: merge.json.mediaType ?? MediaType.OciIndex, bytes });
-    } else {
-      await repo.putManifest(tag, { mediaType: desired.mediaType, bytes: desired.bytes });
+      await repo.putManifest(tag, { mediaType: merge.json.mediaType ?? MediaType.OciIndex, bytes }, call);
+    } else if (copied.length === plan.descriptors.length) {
+      await repo.putManifest(tag, { mediaType: desired.mediaType, bytes: desired.bytes }, call);
+    } else if (copied.length > 0) {
+      // Some were refused: list only what is there (a registry may reject an index naming missing manifests).
+      const index = buildFallbackIndex(copied);
+      await repo.putManifest(tag, { mediaType: index.mediaType, bytes: index.bytes }, call);
     }
   }
 
   private sourceHead(run: CopyRun, tag: string): Promise<string | undefined> {
     let p = run.sourceHeads.get(tag);
     if (!p) {
-      p = run.req.source.headManifest(tag).then((h) => h?.digest);
+      p = run.req.source.headManifest(tag, this.call(run)).then((h) => h?.digest);
       run.sourceHeads.set(tag, p);
     }
     return p;
   }
 
   /** cosign's `sha256-<hex>.sig` style tags are copied as tags, like the image itself. */
-  private async syncCosignTag(run: CopyRun, repo: Repository, tag: string, tally: TargetTally): Promise<void> {
+  private async syncCosignTag(run: CopyRun, repo: Repository, tag: string, tally: TargetTally, warnings: string[]): Promise<void> {
+    const call = this.call(run);
     const srcDigest = await this.sourceHead(run, tag);
     if (!srcDigest) return;
-    const head = await repo.headManifest(tag);
+    const head = await repo.headManifest(tag, call);
     if (head?.digest === srcDigest) return;
     // A cosign tag accumulates signatures; never replace another signer's when told not to.
     if (head && !run.req.overwrite) return;
-    const node = await this.reader.tree(run.req.source, srcDigest);
-    await this.ensureManifest(run, repo, node, tally);
-    throwIfAborted(run.req.signal, `tagging ${repoName(repo)}:${tag}`);
-    if (!run.dryRun) await repo.putManifest(tag, { mediaType: node.raw.mediaType, bytes: node.raw.bytes });
+    try {
+      const node = await this.reader.tree(run.req.source, srcDigest, call);
+      await this.ensureManifest(run, repo, node, tally);
+      throwIfAborted(run.req.signal, `tagging ${repoName(repo)}:${tag}`);
+      if (!run.dryRun) await repo.putManifest(tag, { mediaType: node.raw.mediaType, bytes: node.raw.bytes }, call);
+    } catch (e) {
+      if (!refusedByTarget(e)) throw e;
+      warnings.push(`${repoName(repo)}:${tag} not copied: ${describeError(e)}`);
+    }
   }
+}
+
+/**
+ * A referrers fallback index: an OCI index that is not the subject itself. GitLab resolves
+ * `sha256-<hex>` to the subject (oras-project/oras-go#1396, #1403 checks the same two things).
+ */
+function isReferrersIndex(m: Pick<ManifestInfo, 'digest' | 'mediaType'>, subject: string): boolean {
+  return m.digest !== subject && m.mediaType === MediaType.OciIndex;
+}
+
+/**
+ * The target would not store a referrer: Quay takes only allow-listed artifact types and answers
+ * 400 MANIFEST_INVALID (quay/quay#2597, oras-project/oras#738), others 415 for an unknown media
+ * type, ECR TAG_INVALID for an immutable cosign tag. Not a fault of the image or its tags.
+ */
+function refusedByTarget(e: unknown): boolean {
+  if (!isOciError(e)) return false;
+  if (e.code === 'TAG_INVALID' || e.code === 'UNSUPPORTED' || e.status === 415) return true;
+  return e.status === 400 && (e.code === 'MANIFEST_INVALID' || e.code === 'PROTOCOL');
 }

@@ -9,7 +9,7 @@
  * to a reader with the same `Repository.identity` (same repository, same credentials) as the one
  * that read it, so knowing another tenant's digest is never enough to receive its content.
  */
-import type { Descriptor, ManifestJson, RawManifest, Repository } from '../oci/content.js';
+import type { CallOptions, Descriptor, ManifestJson, RawManifest, Repository } from '../oci/content.js';
 import { parseManifestBytes } from '../oci/descriptor.js';
 import { OciError } from '../oci/errors.js';
 import { isIndexMediaType } from '../oci/media-types.js';
@@ -100,6 +100,7 @@ function isIndex(raw: RawManifest, json: ManifestJson): boolean {
 /** Bookkeeping of one tree build: what has been read, against the bounds. */
 interface TreeBuild {
   repo: Repository;
+  call: CallOptions;
   top: string;
   nodes: Map<string, Promise<ImageNode>>;
   bytes: number;
@@ -109,10 +110,10 @@ interface TreeBuild {
 export class ImageReader {
   constructor(private readonly cache: ManifestCache) {}
 
-  async manifest(repo: Repository, digest: string): Promise<RawManifest> {
+  async manifest(repo: Repository, digest: string, call: CallOptions = {}): Promise<RawManifest> {
     const hit = this.cache.get(repo.identity, digest);
     if (hit) return hit;
-    const m = await repo.getManifest(digest);
+    const m = await repo.getManifest(digest, call);
     // getManifest verifies a digest reference; a Repository that did not would poison the cache.
     if (m.digest !== digest) {
       throw new OciError({ code: 'DIGEST_INVALID', message: `${repo.registry}/${repo.repository}@${digest}: content is ${m.digest}`, registry: repo.registry, repository: repo.repository });
@@ -125,8 +126,8 @@ export class ImageReader {
    * Loads `digest` and, for an index, every distinct child manifest (recursively), each by digest
    * and each once, within the MAX_IMAGE_* and MAX_INDEX_DEPTH bounds.
    */
-  async tree(repo: Repository, digest: string): Promise<ImageNode> {
-    const build: TreeBuild = { repo, top: digest, nodes: new Map(), bytes: 0, blobs: new Set() };
+  async tree(repo: Repository, digest: string, call: CallOptions = {}): Promise<ImageNode> {
+    const build: TreeBuild = { repo, call, top: digest, nodes: new Map(), bytes: 0, blobs: new Set() };
     return this.node(build, digest, 0, []);
   }
 
@@ -157,7 +158,7 @@ export class ImageReader {
   }
 
   private async load(b: TreeBuild, digest: string, depth: number, path: readonly string[]): Promise<ImageNode> {
-    const raw = await this.manifest(b.repo, digest);
+    const raw = await this.manifest(b.repo, digest, b.call);
     b.bytes += raw.bytes.length;
     if (b.bytes > MAX_IMAGE_MANIFEST_BYTES) throw this.invalid(b, `manifests larger than ${MAX_IMAGE_MANIFEST_BYTES} bytes in total`);
     const json = parseManifest(raw, `${b.repo.registry}/${b.repo.repository}`);

@@ -1,6 +1,15 @@
 /** Counting semaphore and a bounded parallel map: the two concurrency limits of the copy engine. */
 import { OciError } from '../oci/errors.js';
 
+export interface Slot {
+  /**
+   * Gives the slot up while `wait` is pending and takes one again after it resolves (queueing like
+   * any other taker), so a holder that must wait (a registry's Retry-After) does not keep others out.
+   * When `wait` rejects, the slot is not taken again.
+   */
+  yieldDuring(wait: Promise<void>): Promise<void>;
+}
+
 export class Semaphore {
   private active = 0;
   private readonly waiters: Array<() => void> = [];
@@ -27,12 +36,22 @@ export class Semaphore {
     };
   }
 
-  async run<T>(fn: () => Promise<T>): Promise<T> {
-    const release = await this.acquire();
+  /** Runs `fn` holding a slot; `fn` may give the slot up while it waits on something else. */
+  async run<T>(fn: (slot: Slot) => Promise<T>): Promise<T> {
+    let release: (() => void) | undefined = await this.acquire();
+    const slot: Slot = {
+      yieldDuring: async (wait) => {
+        if (!release) return wait;
+        release();
+        release = undefined;
+        await wait;
+        release = await this.acquire();
+      },
+    };
     try {
-      return await fn();
+      return await fn(slot);
     } finally {
-      release();
+      release?.();
     }
   }
 

@@ -43,15 +43,33 @@ export interface BlobReader {
 /** How a blob reached the target. `exists` is decided by the caller with headBlob. */
 export type BlobTransfer = 'mount' | 'upload';
 
-export interface PutBlobOptions {
+/** Per call: cancellation, and what to do while the registry makes the call wait. */
+export interface CallOptions {
+  /** Aborted: the call ends with CANCELLED, also while it waits for the registry. */
+  signal?: AbortSignal;
+  /**
+   * Wraps each wait before a request is sent (a registry's Retry-After pause, a request budget):
+   * resolves when the call may go on. A caller holding a concurrency slot gives it up meanwhile, so
+   * work on other registries is not held up by this one.
+   */
+  whileWaiting?: (wait: Promise<void>) => Promise<void>;
+}
+
+export interface PutBlobOptions extends CallOptions {
   /**
    * Repositories on the same registry believed to hold the blob, best first. Each is tried as a
    * cross-repository mount before uploading; a registry that answers "not mounted" gets the upload
    * in the session it opened.
    */
   mountFrom?: readonly string[];
-  /** Called once per attempt that will actually read bytes from the source (for accounting). */
-  signal?: AbortSignal;
+  /**
+   * Those of `mountFrom` that hold the blob only as an upload no pushed manifest references yet.
+   * A registry may refuse to mount from them (ECR mounts only referenced blobs) and still mount
+   * fine: their refusals do not count toward giving up on mounting.
+   */
+  provisionalMountFrom?: readonly string[];
+  /** Told each candidate the registry would not mount from (a 202, or an error answer). */
+  onMountRefused?: (from: string) => void;
 }
 
 export interface PutBlobResult {
@@ -60,7 +78,7 @@ export interface PutBlobResult {
   mountedFrom?: string;
 }
 
-export interface GetManifestOptions {
+export interface GetManifestOptions extends CallOptions {
   /**
    * For a GET by tag: the digest a HEAD (or an index) promised for it. The content must hash to it,
    * so a registry cannot answer a HEAD with one manifest and the GET with another.
@@ -87,19 +105,22 @@ export interface Repository {
   readonly identity: string;
 
   /** HEAD by tag or digest; undefined when absent. Never a GET (quota, retention). */
-  headManifest(reference: string): Promise<ManifestInfo | undefined>;
+  headManifest(reference: string, options?: CallOptions): Promise<ManifestInfo | undefined>;
   /**
    * GET by tag or digest; content verified against the digest (a digest reference, or
    * `expectDigest` for a tag); throws OciError MANIFEST_UNKNOWN when absent.
    */
   getManifest(reference: string, options?: GetManifestOptions): Promise<RawManifest>;
   /** PUT the exact bytes under a tag or digest; returns the digest the registry reported. */
-  putManifest(reference: string, manifest: { mediaType: string; bytes: Uint8Array }): Promise<string>;
+  putManifest(reference: string, manifest: { mediaType: string; bytes: Uint8Array }, options?: CallOptions): Promise<string>;
 
-  /** Size when present, undefined when absent. */
-  headBlob(digest: string): Promise<number | undefined>;
+  /**
+   * Size when present, undefined when absent. A size other than the descriptor's is not the blob
+   * (zot's deduplicated storage can answer 200 with a 0-byte stub, project-zot/zot#4427).
+   */
+  headBlob(digest: string, options?: CallOptions): Promise<number | undefined>;
   /** Streamed blob read; verifies nothing (the writer verifies). */
-  getBlob(digest: string, offset?: number): Promise<BlobReader>;
+  getBlob(digest: string, offset?: number, options?: CallOptions): Promise<BlobReader>;
   /**
    * Make `desc` present here: mount from `mountFrom` when possible, else upload from `open()`,
    * hashing on the fly; nothing is committed under the digest unless the bytes match it.
@@ -107,18 +128,25 @@ export interface Repository {
    */
   putBlob(desc: Descriptor, open: (offset: number) => Promise<BlobReader>, options?: PutBlobOptions): Promise<PutBlobResult>;
 
-  /** All valid tags (paginated internally, bounded). An absent repository yields []. */
-  listTags(): Promise<string[]>;
+  /**
+   * All valid tags (paginated internally, bounded). An absent repository yields []; a later page
+   * that fails is an error, never a shorter list.
+   */
+  listTags(options?: CallOptions): Promise<string[]>;
   /**
    * Referrers of `digest` through the referrers API (checked descriptors, bounded); undefined when
-   * the registry has no referrers API (the caller then uses the `sha256-<hex>` fallback tag).
+   * the registry has no referrers API (the caller then uses the `sha256-<hex>` fallback tag): a 404,
+   * or a first page that is not a referrers index at all (a redirect, 400, 401, 403, an HTML page).
    */
-  referrers(digest: string): Promise<Descriptor[] | undefined>;
+  referrers(digest: string, options?: CallOptions): Promise<Descriptor[] | undefined>;
 }
 
 /** Learned per registry, remembered for the process and exported as a metric. */
 export interface RegistryCapabilities {
-  /** undefined = not learned yet. false = a mount was answered 202 from a repo known to hold the blob. */
+  /**
+   * undefined = not learned yet. false = mounts from repositories known to hold the blob were
+   * refused repeatedly (tried again after a while, see MOUNT_REPROBE_MS).
+   */
   mount?: boolean;
   referrersApi?: boolean;
 }

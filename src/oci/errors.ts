@@ -15,6 +15,7 @@ export type OciErrorCode =
   | 'MANIFEST_INVALID'
   | 'MANIFEST_BLOB_UNKNOWN'
   | 'MANIFEST_TOO_LARGE'
+  | 'TAG_INVALID' // the registry refused to write this tag (ECR: it exists and tags are immutable)
   | 'UNSUPPORTED_SCHEMA1'
   | 'DIGEST_INVALID' // content did not hash to the expected digest (either side)
   | 'SIZE_INVALID'

@@ -17,6 +17,7 @@ import { interceptors, type Dispatcher } from 'undici';
 import type { HostTls } from './certs-dir.js';
 import { createDispatcher } from './dispatcher.js';
 import { OciError, type OciErrorCode } from './errors.js';
+import { parseQuota, type Quota } from './rate-limit.js';
 import { parseRetryAfter } from './retry.js';
 
 export interface RequestEvent {
@@ -24,6 +25,8 @@ export interface RequestEvent {
   method: string;
   status: number | 'error';
   bytes?: number;
+  /** The quota the registry reported with this answer (Docker Hub's `ratelimit-*` headers). */
+  rateLimit?: Quota;
 }
 
 /** Total deadline for a bounded exchange, from sending the request to the last body byte. */
@@ -192,7 +195,8 @@ export class Transport {
       guard.onResponse(r.body as Readable, kind);
       const len = r.headers['content-length'];
       const respBytes = typeof len === 'string' ? Number(len) : undefined;
-      this.o.onRequest?.({ registry: this.registry, method: req.method, status: r.statusCode, bytes: req.bodyBytes ?? respBytes });
+      const rateLimit = parseQuota(r.headers);
+      this.o.onRequest?.({ registry: this.registry, method: req.method, status: r.statusCode, bytes: req.bodyBytes ?? respBytes, ...(rateLimit ? { rateLimit } : {}) });
       // The redirect handler lists every URL requested, the answering one last.
       const history = (r.context as { history?: unknown[] } | undefined)?.history;
       const last = Array.isArray(history) ? history[history.length - 1] : undefined;
@@ -434,7 +438,7 @@ export function transportError(e: unknown, registry: string, what: string): OciE
 const REGISTRY_CODES: Record<string, OciErrorCode> = {
   NAME_UNKNOWN: 'NAME_UNKNOWN',
   NAME_INVALID: 'INVALID_REFERENCE',
-  TAG_INVALID: 'INVALID_REFERENCE',
+  TAG_INVALID: 'TAG_INVALID',
   MANIFEST_UNKNOWN: 'MANIFEST_UNKNOWN',
   MANIFEST_INVALID: 'MANIFEST_INVALID',
   MANIFEST_UNVERIFIED: 'MANIFEST_INVALID',
@@ -458,7 +462,12 @@ export interface ErrorContext {
   what: string;
   /** The code a bare 404 means here (MANIFEST_UNKNOWN, BLOB_UNKNOWN, NAME_UNKNOWN). */
   notFound?: OciErrorCode;
+  /** A write: NAME_UNKNOWN then means the repository has to be created first (ECR does not create on push). */
+  push?: boolean;
 }
+
+/** Appended to NAME_UNKNOWN on a push (aws/containers-roadmap#853: ECR creates a repository on push only with a creation template). */
+export const PUSH_NEEDS_REPOSITORY = 'the repository must exist before pushing: create it, or set up create-on-push (on ECR, a repository creation template)';
 
 interface ErrorBody {
   errors?: Array<{ code?: unknown; message?: unknown }>;
@@ -510,7 +519,8 @@ export function errorFromStatus(status: number, bodyText: string, retryAfter: st
   }
   // A registry's own code does not make a 5xx or 429 permanent.
   const retryable = status === 429 || status >= 500 ? true : undefined;
-  const detail = regMessage ? `${regCode}: ${oneLine(regMessage)}` : regCode ?? (bodyText ? oneLine(bodyText, 120) : 'no details');
+  let detail = regMessage ? `${regCode}: ${oneLine(regMessage)}` : regCode ?? (bodyText ? oneLine(bodyText, 120) : 'no details');
+  if (code === 'NAME_UNKNOWN' && ctx.push) detail += `; ${PUSH_NEEDS_REPOSITORY}`;
   return new OciError({
     code,
     status,

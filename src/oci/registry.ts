@@ -8,6 +8,7 @@ import { Transform, type TransformCallback } from 'node:stream';
 import { Authenticator, repositoryScope } from './auth.js';
 import type {
   BlobReader,
+  CallOptions,
   Descriptor,
   GetManifestOptions,
   ManifestInfo,
@@ -28,9 +29,10 @@ import { parseRegistryJson } from './json.js';
 import { ReferrersListing, TagListing, nextPageUrl, type ListingContext } from './listing.js';
 import { MANIFEST_ACCEPT, MAX_MANIFEST_BYTES, MediaType, isSchema1MediaType } from './media-types.js';
 import { apiPath, digestProblem, isValidMediaType, isValidRepository, looksLikeDigest, quote, repositoryProblem, type ApiKind } from './names.js';
+import { limitsFor, systemClock, type Clock, type RateLimitOptions } from './rate-limit.js';
 import { registryApiHost } from './reference.js';
 import { retryPolicy } from './retry.js';
-import { RegistrySession } from './session.js';
+import { RegistrySession, type RequestOp } from './session.js';
 import { putBlob } from './upload.js';
 
 export type { RequestEvent } from './http.js';
@@ -54,6 +56,14 @@ export interface RegistryClientOptions {
   /** Upload in PATCH chunks of this many bytes; default one monolithic PUT. */
   chunkSize?: number;
   userAgent?: string;
+  /**
+   * Request budget and quota floor per registry host (rate-limit.ts). Clients given the same
+   * object share one budget and one Retry-After pause per registry; without it each client has
+   * its own pause (Retry-After is always honoured) and no budget.
+   */
+  rateLimit?: RateLimitOptions;
+  /** Time source for pauses, budgets and re-probing mounts (tests inject one). */
+  clock?: Clock;
 }
 
 const KNOWN_MANIFEST_TYPES = new Set<string>([MediaType.OciIndex, MediaType.OciManifest, MediaType.DockerManifestList, MediaType.DockerManifest]);
@@ -78,12 +88,15 @@ export class RegistryClient {
   readonly session: RegistrySession;
   /** @internal */
   readonly chunkSize: number | undefined;
+  /** @internal */
+  readonly clock: Clock;
   private readonly onCapability: RegistryClientOptions['onCapability'];
 
   constructor(registry: string, o: RegistryClientOptions = {}) {
     this.registry = registry;
     this.id = `${registry}#${++clientCount}`;
     this.chunkSize = o.chunkSize;
+    this.clock = o.clock ?? systemClock;
     this.onCapability = o.onCapability;
     const apiHost = registryApiHost(registry);
     const transport = new Transport(apiHost, {
@@ -100,7 +113,8 @@ export class RegistryClient {
       userAgent: o.userAgent,
     });
     const auth = new Authenticator({ registry, credentials: o.credentials ?? anonymous, dispatcher: transport.dispatcher, insecure: o.insecure });
-    this.session = new RegistrySession(registry, apiHost, transport, auth, retryPolicy(o.retry));
+    const gate = limitsFor(o.rateLimit, this.clock).gate(registry);
+    this.session = new RegistrySession(registry, apiHost, transport, auth, retryPolicy(o.retry), gate);
   }
 
   /** Throws OciError INVALID_REFERENCE for a name outside the distribution grammar. */
@@ -163,6 +177,11 @@ class RegistryRepository implements Repository {
     return [repositoryScope(this.repository, ['push', 'pull'])];
   }
 
+  /** The per-call part of a request: cancellation and waiting. */
+  private call(o: CallOptions | undefined): Pick<RequestOp, 'signal' | 'whileWaiting'> {
+    return { ...(o?.signal ? { signal: o.signal } : {}), ...(o?.whileWaiting ? { whileWaiting: o.whileWaiting } : {}) };
+  }
+
   private where(reference?: string): string {
     const base = `${this.registry}/${this.repository}`;
     if (!reference) return base;
@@ -170,7 +189,7 @@ class RegistryRepository implements Repository {
     return /^[\w.-]{1,128}$/.test(reference) ? `${base}:${reference}` : `${base}:${quote(reference)}`;
   }
 
-  async headManifest(reference: string): Promise<ManifestInfo | undefined> {
+  async headManifest(reference: string, options?: CallOptions): Promise<ManifestInfo | undefined> {
     const what = `HEAD manifest ${this.where(reference)}`;
     const url = this.path('manifests', reference);
     const res = await this.session.request({
@@ -181,6 +200,7 @@ class RegistryRepository implements Repository {
       ok: [200, 404],
       followRedirects: true,
       ctx: { registry: this.registry, repository: this.repository, what, notFound: 'MANIFEST_UNKNOWN' },
+      ...this.call(options),
     });
     await res.body.dump().catch(() => undefined);
     if (res.status === 404) return undefined;
@@ -199,7 +219,7 @@ class RegistryRepository implements Repository {
     if (!digest || !Number.isSafeInteger(len) || len < 0 || !isValidMediaType(mediaType)) {
       // Without the digest header a HEAD says nothing usable; fetch and hash (held to the digest
       // the HEAD did promise, if any).
-      const m = await this.getManifest(reference, digest ? { expectDigest: digest } : {});
+      const m = await this.getManifest(reference, { ...options, ...(digest ? { expectDigest: digest } : {}) });
       return { digest: m.digest, mediaType: m.mediaType, size: m.size };
     }
     return { digest, mediaType, size: len };
@@ -224,6 +244,7 @@ class RegistryRepository implements Repository {
       ok: [200],
       followRedirects: true,
       ctx: { registry: this.registry, repository: this.repository, what, notFound: 'MANIFEST_UNKNOWN' },
+      ...this.call(options),
     });
     const contentType = baseType(header(res, 'content-type'));
     if (isSchema1MediaType(contentType)) {
@@ -265,7 +286,7 @@ class RegistryRepository implements Repository {
     return { digest, mediaType, size: bytes.length, bytes };
   }
 
-  async putManifest(reference: string, manifest: { mediaType: string; bytes: Uint8Array }): Promise<string> {
+  async putManifest(reference: string, manifest: { mediaType: string; bytes: Uint8Array }, options?: CallOptions): Promise<string> {
     const what = `PUT manifest ${this.where(reference)}`;
     const digest = sha256Digest(manifest.bytes);
     if (manifest.bytes.length > MAX_MANIFEST_BYTES) {
@@ -284,7 +305,8 @@ class RegistryRepository implements Repository {
       bodyBytes: manifest.bytes.length,
       scopes: this.push(),
       ok: [200, 201, 204],
-      ctx: { registry: this.registry, repository: this.repository, what, notFound: 'NAME_UNKNOWN' },
+      ctx: { registry: this.registry, repository: this.repository, what, notFound: 'NAME_UNKNOWN', push: true },
+      ...this.call(options),
     });
     await res.body.dump().catch(() => undefined);
     const reported = header(res, 'docker-content-digest');
@@ -294,7 +316,7 @@ class RegistryRepository implements Repository {
     return digest;
   }
 
-  async headBlob(digest: string): Promise<number | undefined> {
+  async headBlob(digest: string, options?: CallOptions): Promise<number | undefined> {
     const what = `HEAD blob ${this.where(digest)}`;
     const url = this.path('blobs', digest);
     const res = await this.session.request({
@@ -304,6 +326,7 @@ class RegistryRepository implements Repository {
       ok: [200, 404],
       followRedirects: true,
       ctx: { registry: this.registry, repository: this.repository, what, notFound: 'BLOB_UNKNOWN' },
+      ...this.call(options),
     });
     await res.body.dump().catch(() => undefined);
     if (res.status === 404) return undefined;
@@ -313,7 +336,7 @@ class RegistryRepository implements Repository {
   }
 
   /** `size` of the reader is the whole blob's size, whatever the offset. */
-  async getBlob(digest: string, offset = 0): Promise<BlobReader> {
+  async getBlob(digest: string, offset = 0, options?: CallOptions): Promise<BlobReader> {
     const what = `GET blob ${this.where(digest)}`;
     const url = this.path('blobs', digest);
     const res = await this.session.request({
@@ -324,6 +347,7 @@ class RegistryRepository implements Repository {
       ok: [200, 206],
       followRedirects: true,
       ctx: { registry: this.registry, repository: this.repository, what, notFound: 'BLOB_UNKNOWN' },
+      ...this.call(options),
     });
     const checked = (size: number): number => {
       if (Number.isSafeInteger(size) && size >= 0) return size;
@@ -353,6 +377,7 @@ class RegistryRepository implements Repository {
         repository: this.repository,
         capabilities: c.capabilities,
         setCapability: (k, v) => c.setCapability(k, v),
+        now: () => c.clock.now(),
         chunkSize: c.chunkSize,
         pushScopes: this.push(),
         // One token: push on the target first (some token servers read only the first scope).
@@ -366,9 +391,11 @@ class RegistryRepository implements Repository {
 
   /**
    * Every valid tag, following `Link` pages under the listing bounds (listing.ts); entries outside
-   * the tag grammar are dropped.
+   * the tag grammar are dropped. Only the first page may say "no such repository": a later page
+   * answering 404 is a broken `Link` (Artifactory virtual repositories, RTFACT-18971), and
+   * returning the tags so far would make a silently shorter list.
    */
-  async listTags(): Promise<string[]> {
+  async listTags(options?: CallOptions): Promise<string[]> {
     const what = `list tags of ${this.where()}`;
     const ctx: ListingContext = { registry: this.registry, repository: this.repository, what };
     const listing = new TagListing(ctx);
@@ -380,11 +407,13 @@ class RegistryRepository implements Repository {
         url,
         scopes: this.pull(),
         ok: [200, 404],
-        ctx: { registry: this.registry, repository: this.repository, what, notFound: 'NAME_UNKNOWN' },
+        ctx: { registry: this.registry, repository: this.repository, what: listing.pages === 1 ? what : `${what} (page ${listing.pages})`, notFound: 'NAME_UNKNOWN' },
+        ...this.call(options),
       });
       if (res.status === 404) {
         await res.body.dump().catch(() => undefined);
-        return listing.tags;
+        if (listing.pages === 1) return listing.tags;
+        throw this.fail('PROTOCOL', what, `page ${listing.pages} (from the registry's Link header) answered 404; a partial tag list is not used`);
       }
       listing.addPage(await readCapped(res, listing.remainingBytes, () => listing.tooLarge()));
       const next = nextPageUrl(nextLink(header(res, 'link')), res.url, ctx);
@@ -393,28 +422,46 @@ class RegistryRepository implements Repository {
     }
   }
 
-  async referrers(digest: string): Promise<Descriptor[] | undefined> {
+  /**
+   * The referrers API, page by page. A first page that is not an answer of that API means the
+   * registry has none: a 404, a redirect (GHCR answers 303 to a rate-limited github.com page,
+   * artifacthub/hub#4785), a 400, 401 or 403 (older Artifact Registry sends a login page), or a
+   * 200 that is not an OCI index (an HTML page). Callers then use the fallback tag, so none of
+   * these fails the image's sync.
+   */
+  async referrers(digest: string, options?: CallOptions): Promise<Descriptor[] | undefined> {
     if (this.client.capabilities.referrersApi === false) return undefined;
     const what = `GET referrers of ${this.where(digest)}`;
     const ctx: ListingContext = { registry: this.registry, repository: this.repository, what };
     const listing = new ReferrersListing(ctx);
+    const noApi = (): undefined => {
+      this.client.setCapability('referrers_api', false);
+      return undefined;
+    };
     let url = this.path('referrers', digest);
     for (;;) {
       listing.beginPage();
-      const res = await this.session.request({
-        method: 'GET',
-        url,
-        headers: { accept: MediaType.OciIndex },
-        scopes: this.pull(),
-        ok: [200, 404],
-        ctx: { registry: this.registry, repository: this.repository, what, notFound: 'MANIFEST_UNKNOWN' },
-      });
+      const first = listing.pages === 1;
+      let res: HttpResponse;
+      try {
+        res = await this.session.request({
+          method: 'GET',
+          url,
+          headers: { accept: MediaType.OciIndex },
+          scopes: this.pull(),
+          ok: first ? NOT_A_REFERRERS_API : [200],
+          ctx: { registry: this.registry, repository: this.repository, what, notFound: 'MANIFEST_UNKNOWN' },
+          ...this.call(options),
+        });
+      } catch (e) {
+        // A 401 the session could not cure (or one meaning "no such scope"): not this API.
+        if (first && isOciError(e) && e.status === 401) return noApi();
+        throw e;
+      }
       const type = baseType(header(res, 'content-type'));
-      if (res.status === 404 || (listing.pages === 1 && type !== MediaType.OciIndex)) {
-        // No referrers API: callers use the sha256-<hex> fallback tag from now on.
+      if (first && (res.status !== 200 || type !== MediaType.OciIndex)) {
         await res.body.dump().catch(() => undefined);
-        this.client.setCapability('referrers_api', false);
-        return undefined;
+        return noApi();
       }
       const body = await readCapped(res, listing.remainingBytes, () => listing.tooLarge());
       this.client.setCapability('referrers_api', true);
@@ -425,6 +472,12 @@ class RegistryRepository implements Repository {
     }
   }
 }
+
+/**
+ * First-page answers of a referrers endpoint that mean "no referrers API here" rather than an
+ * error (200 is read, and is an API answer only as an OCI index).
+ */
+const NOT_A_REFERRERS_API: readonly number[] = [200, 301, 302, 303, 307, 308, 400, 403, 404];
 
 /** The media type the manifest is PUT with: a `type/subtype`, since it becomes a request header. */
 function manifestMediaType(contentType: string, json: ManifestJson): string | undefined {

@@ -1,5 +1,5 @@
 /** Backoff for retryable registry failures: network errors, 5xx, 429 (Retry-After honoured). */
-import { isOciError } from './errors.js';
+import { isOciError, type OciError } from './errors.js';
 
 export interface RetryPolicy {
   /** Total tries, the first included. */
@@ -62,13 +62,23 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
-/** Runs `fn` until it succeeds, fails with a non-retryable error, or attempts run out. */
-export async function withRetry<T>(policy: RetryPolicy, fn: (attempt: number) => Promise<T>, signal?: AbortSignal): Promise<T> {
+/**
+ * Runs `fn` until it succeeds, fails with a non-retryable error, or attempts run out.
+ * `waitedElsewhere`: failures whose wait something else makes the next attempt observe (a registry
+ * pause), so this loop adds none.
+ */
+export async function withRetry<T>(
+  policy: RetryPolicy,
+  fn: (attempt: number) => Promise<T>,
+  signal?: AbortSignal,
+  waitedElsewhere?: (e: OciError) => boolean,
+): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await fn(attempt);
     } catch (e) {
       if (attempt >= policy.attempts || !isOciError(e) || !e.retryable || signal?.aborted) throw e;
+      if (waitedElsewhere?.(e)) continue;
       await sleep(backoffDelay(policy, attempt, e.retryAfterMs), signal);
     }
   }

@@ -1,12 +1,14 @@
 /**
- * The auth and retry layers over the base transport: every registry request goes through
- * `RegistrySession.request`, which adds a token for the scopes it needs, re-authenticates once on
- * a 401, and retries network errors, 5xx and 429 when its body can be sent again.
+ * The auth, pacing and retry layers over the base transport: every registry request goes through
+ * `RegistrySession.request`, which waits for the registry's gate (a Retry-After pause, a request
+ * budget: rate-limit.ts), adds a token for the scopes it needs, re-authenticates once on a 401, and
+ * retries network errors, 5xx and 429 when its body can be sent again.
  */
 import type { Readable } from 'node:stream';
 import { Authenticator } from './auth.js';
 import { OciError } from './errors.js';
 import { errorFromResponse, header, type ErrorContext, type HttpRequest, type HttpResponse, type Transport } from './http.js';
+import { pausesRegistry, type RegistryGate } from './rate-limit.js';
 import { withRetry, type RetryPolicy } from './retry.js';
 
 export interface RequestOp {
@@ -25,6 +27,13 @@ export interface RequestOp {
   /** Send exactly once (no retries at this layer), e.g. a chunk whose resume is handled above. */
   once?: boolean;
   signal?: AbortSignal;
+  /** Wraps each wait before the request is sent (see RegistryGate); the caller may give up a slot meanwhile. */
+  whileWaiting?: (wait: Promise<void>) => Promise<void>;
+}
+
+/** A failed attempt whose wait the registry's gate makes the next attempt observe. */
+export function pausedByRegistry(e: OciError): boolean {
+  return pausesRegistry(e.status, e.retryAfterMs);
 }
 
 export class RegistrySession {
@@ -35,6 +44,7 @@ export class RegistrySession {
     readonly transport: Transport,
     readonly auth: Authenticator,
     readonly retry: RetryPolicy,
+    readonly gate: RegistryGate,
   ) {
     // Token requests are exchanges with the registry's auth service: same timeouts configuration.
     auth.useDeadline(transport.limits.tokenMs);
@@ -43,15 +53,17 @@ export class RegistrySession {
   async request(op: RequestOp): Promise<HttpResponse> {
     const replayable = op.body === undefined || typeof op.body !== 'function';
     const policy = replayable && !op.once ? this.retry : { ...this.retry, attempts: 1 };
-    return withRetry(policy, () => this.authenticated(op), op.signal);
+    return withRetry(policy, () => this.authenticated(op), op.signal, pausedByRegistry);
   }
 
   private async authenticated(op: RequestOp): Promise<HttpResponse> {
     const base = await this.transport.baseUrl();
     // Upload Locations and Link pages may point elsewhere; credentials go only to the API's own
     // origin: same scheme, host and port (an http:// Location on an https registry gets none).
-    const sameHost = sameOrigin(new URL(op.url, base + '/'), new URL(base));
+    const target = new URL(op.url, base + '/');
+    const sameHost = sameOrigin(target, new URL(base));
     for (let reauthed = false; ; reauthed = true) {
+      await this.gate.admit({ what: op.ctx.what, method: op.method, pathname: target.pathname, signal: op.signal, whileWaiting: op.whileWaiting });
       const headers: Record<string, string> = { ...op.headers };
       if (sameHost) {
         const authz = await this.auth.authorization(op.scopes);
@@ -68,6 +80,7 @@ export class RegistrySession {
         signal: op.signal,
         label: op.ctx.what,
       });
+      this.gate.observe(res.status, res.headers);
       // A 401 from a redirect target (a CDN) is not the registry asking for credentials.
       if (res.status === 401 && sameHost && !res.redirected) {
         const challenge = header(res, 'www-authenticate');

@@ -5,11 +5,11 @@
  */
 import { createHash, type Hash } from 'node:crypto';
 import { pipeline, type Readable } from 'node:stream';
-import type { BlobReader, Descriptor, PutBlobOptions, PutBlobResult, RegistryCapabilities } from './content.js';
+import type { BlobReader, CallOptions, Descriptor, PutBlobOptions, PutBlobResult, RegistryCapabilities } from './content.js';
 import { isOciError, OciError } from './errors.js';
 import { drop, header, resolveUrl, type HttpResponse } from './http.js';
 import { VerifyingStream, assertSha256 } from './digest.js';
-import type { RegistrySession } from './session.js';
+import { pausedByRegistry, type RegistrySession } from './session.js';
 import { withRetry } from './retry.js';
 
 export interface UploadTarget {
@@ -17,6 +17,8 @@ export interface UploadTarget {
   repository: string;
   capabilities: RegistryCapabilities;
   setCapability(c: 'mount' | 'referrers_api', supported: boolean): void;
+  /** Clock time in ms (for re-probing mounts). */
+  now(): number;
   chunkSize?: number;
   pushScopes: string[];
   mountScopes(from: string): string[];
@@ -50,6 +52,7 @@ export async function putBlob(
 ): Promise<PutBlobResult> {
   const { session } = t;
   assertSha256(desc.digest, `blob for ${session.registry}/${t.repository}`);
+  const call: CallOptions = { ...(options.signal ? { signal: options.signal } : {}), ...(options.whileWaiting ? { whileWaiting: options.whileWaiting } : {}) };
   let triedMounts = false;
   // A mid-stream failure cannot be replayed by the request layer; the whole upload restarts here
   // with a fresh open(). Mounts are tried once.
@@ -59,32 +62,60 @@ export async function putBlob(
       let sessionUrl: URL | undefined;
       if (!triedMounts) {
         triedMounts = true;
-        const m = await tryMounts(t, desc, options);
+        const m = await tryMounts(t, desc, options, call);
         if (m.result) return m.result;
         sessionUrl = m.session;
       }
-      if (!sessionUrl) sessionUrl = await startUpload(t, options.signal);
+      if (!sessionUrl) sessionUrl = await startUpload(t, call);
       try {
-        if (t.chunkSize && t.chunkSize > 0) await uploadChunked(t, desc, open, sessionUrl, options.signal);
-        else await uploadMonolithic(t, desc, open, sessionUrl, options.signal);
+        if (t.chunkSize && t.chunkSize > 0) await uploadChunked(t, desc, open, sessionUrl, call);
+        else await uploadMonolithic(t, desc, open, sessionUrl, call);
       } catch (e) {
-        await cancel(t, sessionUrl);
+        await cancel(t, sessionUrl, call);
         throw e;
       }
       return { transfer: 'upload' as const };
     },
     options.signal,
+    pausedByRegistry,
   );
 }
 
 const MOUNT_REFUSALS_BEFORE_GIVING_UP = 3;
-/** Consecutive "not mounted" answers per registry (keyed by its capabilities record). */
-const mountRefusals = new WeakMap<RegistryCapabilities, number>();
+/**
+ * How long a registry that refused mounts is left alone before one is tried again: a refusal may
+ * have been the registry's (ECR mounts only once a pushed manifest references the blob,
+ * aws/containers-roadmap#2860; an account may enable mounting later), never for the process's life.
+ */
+export const MOUNT_REPROBE_MS = 30 * 60_000;
 
-async function tryMounts(t: UploadTarget, desc: Descriptor, options: PutBlobOptions): Promise<{ result?: PutBlobResult; session?: URL }> {
+interface MountState {
+  /** Consecutive "not mounted" answers from candidates that hold the blob for sure. */
+  refusals: number;
+  /** When mounting was last given up on (or a re-probe refused). */
+  refusedAt?: number;
+}
+/** Per registry (keyed by its capabilities record). */
+const mountStates = new WeakMap<RegistryCapabilities, MountState>();
+
+function mountState(c: RegistryCapabilities): MountState {
+  let s = mountStates.get(c);
+  if (!s) mountStates.set(c, (s = { refusals: 0 }));
+  return s;
+}
+
+async function tryMounts(
+  t: UploadTarget,
+  desc: Descriptor,
+  options: PutBlobOptions,
+  call: CallOptions,
+): Promise<{ result?: PutBlobResult; session?: URL }> {
   const { session } = t;
   const candidates = (options.mountFrom ?? []).filter((r) => r !== t.repository);
-  if (candidates.length === 0 || t.capabilities.mount === false) return {};
+  if (candidates.length === 0) return {};
+  const state = mountState(t.capabilities);
+  if (t.capabilities.mount === false && state.refusedAt !== undefined && t.now() - state.refusedAt < MOUNT_REPROBE_MS) return {};
+  const provisional = new Set(options.provisionalMountFrom ?? []);
   for (let i = 0; i < candidates.length; i++) {
     const from = candidates[i]!;
     const what = `mount ${desc.digest} from ${from} into ${session.registry}/${t.repository}`;
@@ -97,40 +128,48 @@ async function tryMounts(t: UploadTarget, desc: Descriptor, options: PutBlobOpti
         scopes: t.mountScopes(from),
         ok: [201, 202],
         ctx: { registry: session.registry, repository: t.repository, what },
-        signal: options.signal,
+        ...call,
       });
     } catch (e) {
       // Harbor and distribution answer 401 when `from` is not readable; any other refusal
       // (400, 404, 405...) also just means "upload instead" (ggcr#1404).
       if (isOciError(e) && (e.code === 'CANCELLED' || (e.retryable && e.code !== 'UNAUTHORIZED'))) throw e;
+      options.onMountRefused?.(from);
       return {};
     }
     await res.body.dump().catch(() => undefined);
     if (res.status === 201) {
-      mountRefusals.delete(t.capabilities);
+      state.refusals = 0;
+      delete state.refusedAt;
       t.setCapability('mount', true);
       return { result: { transfer: 'mount', mountedFrom: from } };
     }
     // 202: not mounted, and an upload session is open.
+    options.onMountRefused?.(from);
     const loc = location(res, what, session.registry);
     // Once a registry has mounted, a 202 only says this repo lacks the blob; before that it
     // says the registry will not mount, and further candidates would cost requests for nothing.
     const known = t.capabilities.mount === true;
-    if (!known) {
+    if (t.capabilities.mount === false) {
+      // A re-probe refused: leave the registry alone for another while.
+      state.refusedAt = t.now();
+    } else if (!known && !provisional.has(from)) {
       // One 202 may only mean a stale location; three in a row with no 201 ever means the
       // registry does not mount (e.g. Artifactory), and further attempts would waste requests.
-      const refusals = (mountRefusals.get(t.capabilities) ?? 0) + 1;
-      mountRefusals.set(t.capabilities, refusals);
-      if (refusals >= MOUNT_REFUSALS_BEFORE_GIVING_UP) t.setCapability('mount', false);
+      state.refusals++;
+      if (state.refusals >= MOUNT_REFUSALS_BEFORE_GIVING_UP) {
+        state.refusedAt = t.now();
+        t.setCapability('mount', false);
+      }
     }
     const last = i === candidates.length - 1 || !known;
     if (last) return { session: loc };
-    await cancel(t, loc);
+    await cancel(t, loc, call);
   }
   return {};
 }
 
-async function startUpload(t: UploadTarget, signal?: AbortSignal): Promise<URL> {
+async function startUpload(t: UploadTarget, call: CallOptions): Promise<URL> {
   const { session } = t;
   const what = `start upload to ${session.registry}/${t.repository}`;
   const res = await session.request({
@@ -139,15 +178,15 @@ async function startUpload(t: UploadTarget, signal?: AbortSignal): Promise<URL> 
     headers: { 'content-length': '0' },
     scopes: t.pushScopes,
     ok: [202],
-    ctx: { registry: session.registry, repository: t.repository, what, notFound: 'NAME_UNKNOWN' },
-    signal,
+    ctx: { registry: session.registry, repository: t.repository, what, notFound: 'NAME_UNKNOWN', push: true },
+    ...call,
   });
   await res.body.dump().catch(() => undefined);
   return location(res, what, session.registry);
 }
 
 /** Cancelling needs a `delete` grant most accounts lack, so failure is expected and ignored. */
-async function cancel(t: UploadTarget, loc: URL): Promise<void> {
+async function cancel(t: UploadTarget, loc: URL, call: CallOptions): Promise<void> {
   try {
     const res = await t.session.request({
       method: 'DELETE',
@@ -156,6 +195,7 @@ async function cancel(t: UploadTarget, loc: URL): Promise<void> {
       ok: [200, 202, 204, 404],
       once: true,
       ctx: { registry: t.session.registry, repository: t.repository, what: 'cancel upload' },
+      ...call,
     });
     await res.body.dump().catch(() => undefined);
   } catch {
@@ -170,7 +210,7 @@ function checkCommitted(res: HttpResponse, desc: Descriptor, what: string, regis
   }
 }
 
-async function uploadMonolithic(t: UploadTarget, desc: Descriptor, open: (offset: number) => Promise<BlobReader>, loc: URL, signal?: AbortSignal): Promise<void> {
+async function uploadMonolithic(t: UploadTarget, desc: Descriptor, open: (offset: number) => Promise<BlobReader>, loc: URL, call: CallOptions): Promise<void> {
   const { session } = t;
   const what = `upload ${desc.digest} to ${session.registry}/${t.repository}`;
   const reader = await open(0);
@@ -187,7 +227,7 @@ async function uploadMonolithic(t: UploadTarget, desc: Descriptor, open: (offset
       scopes: t.pushScopes,
       ok: [201, 204],
       ctx: { registry: session.registry, repository: t.repository, what, notFound: 'BLOB_UPLOAD_UNKNOWN' },
-      signal,
+      ...call,
     });
   } catch (e) {
     // The body stream's own error (digest or size mismatch) explains the abort better than the
@@ -222,7 +262,7 @@ async function* chunks(stream: Readable, size: number): AsyncGenerator<Buffer> {
   if (have > 0) yield Buffer.concat(parts);
 }
 
-async function uploadChunked(t: UploadTarget, desc: Descriptor, open: (offset: number) => Promise<BlobReader>, start: URL, signal?: AbortSignal): Promise<void> {
+async function uploadChunked(t: UploadTarget, desc: Descriptor, open: (offset: number) => Promise<BlobReader>, start: URL, call: CallOptions): Promise<void> {
   const { session } = t;
   const what = `upload ${desc.digest} to ${session.registry}/${t.repository}`;
   const ctx = { registry: session.registry, repository: t.repository, what, notFound: 'BLOB_UPLOAD_UNKNOWN' as const };
@@ -236,7 +276,7 @@ async function uploadChunked(t: UploadTarget, desc: Descriptor, open: (offset: n
         throw new OciError({ code: 'SIZE_INVALID', message: `${what}: source sent more than ${desc.size} bytes`, registry: session.registry });
       }
       hash.update(chunk);
-      loc = await sendChunk(t, loc, chunk, offset, ctx, signal);
+      loc = await sendChunk(t, loc, chunk, offset, ctx, call);
       offset += chunk.length;
     }
   } finally {
@@ -257,7 +297,7 @@ async function uploadChunked(t: UploadTarget, desc: Descriptor, open: (offset: n
     scopes: t.pushScopes,
     ok: [201, 204],
     ctx,
-    signal,
+    ...call,
   });
   await res.body.dump().catch(() => undefined);
   checkCommitted(res, desc, what, session.registry);
@@ -273,7 +313,7 @@ async function sendChunk(
   chunk: Buffer,
   offset: number,
   ctx: { registry: string; repository: string; what: string; notFound: 'BLOB_UPLOAD_UNKNOWN' },
-  signal?: AbortSignal,
+  call: CallOptions,
 ): Promise<URL> {
   const { session } = t;
   let from = 0; // index into chunk
@@ -295,14 +335,14 @@ async function sendChunk(
         ok: [202, 204],
         once: true,
         ctx,
-        signal,
+        ...call,
       });
       await res.body.dump().catch(() => undefined);
       return location(res, ctx.what, session.registry);
     } catch (e) {
       if (!isOciError(e) || !(e.retryable || e.code === 'RANGE_INVALID') || e.code === 'BLOB_UPLOAD_UNKNOWN') throw e;
       if (attempt >= session.retry.attempts) throw e;
-      const status = await uploadStatus(t, loc, ctx, signal);
+      const status = await uploadStatus(t, loc, ctx, call);
       // distribution reports `0-0` for both an empty session and one byte; assume empty.
       const held = status.end <= 0 ? 0 : status.end + 1;
       if (held < offset || held > offset + chunk.length) {
@@ -320,9 +360,9 @@ async function uploadStatus(
   t: UploadTarget,
   loc: URL,
   ctx: { registry: string; repository: string; what: string; notFound: 'BLOB_UPLOAD_UNKNOWN' },
-  signal?: AbortSignal,
+  call: CallOptions,
 ): Promise<{ end: number; loc: URL }> {
-  const res = await t.session.request({ method: 'GET', url: loc.href, scopes: t.pushScopes, ok: [204], ctx, signal });
+  const res = await t.session.request({ method: 'GET', url: loc.href, scopes: t.pushScopes, ok: [204], ctx, ...call });
   await res.body.dump().catch(() => undefined);
   const range = header(res, 'range');
   const end = range === undefined ? -1 : rangeEnd(range);
