@@ -7,6 +7,8 @@ import type { ImageMirror, ImageMirrorSpec } from '../../src/mirror/types.js';
 import { Metrics } from '../../src/metrics.js';
 import { startRegistry, type TestRegistry } from '../support/registry.js';
 import { buildImage, pushImage } from '../support/images.js';
+import { fileCredentials } from '../../src/standalone/file-credentials.js';
+import type { SecretDoc } from '../../src/standalone/spec-files.js';
 
 const anonymousCtx: ReconcileContext = { credentials: async () => ({ get: async () => undefined }) };
 
@@ -95,6 +97,30 @@ describe('reconcile(mirror) → status', function () {
     // The right password works with a fresh credential (rotation needs no restart).
     const ok = await reconciler.reconcile(mirror({ source: { repository: `${open.host}/src/app`, tags: ['1.0.0'] }, targets: [{ repository: `${locked.host}/dst/app`, credentials: { secretName: 'push' } }] }), { credentials: async (_ns, ref) => (ref ? creds('right') : { get: async () => undefined }) });
     assert.equal(ok.outcome, 'synced', ok.message);
+  });
+
+  it('a dockerconfigjson Secret keeps its registry client while unchanged; rotated, it takes effect at once', async () => {
+    const secret = (password: string): SecretDoc => ({
+      namespace: 'team-a',
+      name: 'push',
+      type: 'kubernetes.io/dockerconfigjson',
+      dockerConfigJson: JSON.stringify({ auths: { [locked.host]: { username: 'bob', password } } }),
+      source: 'test',
+    });
+    const spec: ImageMirrorSpec = { source: { repository: `${open.host}/src/app`, tags: ['1.0.0'] }, targets: [{ repository: `${locked.host}/rotate/app`, credentials: { secretName: 'push' } }] };
+    // A new client's first request carries no credentials (it has not seen the challenge yet): a 401.
+    const unauthorized = async (): Promise<number> =>
+      (await metrics.registryRequests.get()).values.filter((v) => v.labels.registry === locked.host && String(v.labels.code) === '401').reduce((n, v) => n + v.value, 0);
+
+    const wrong = await reconciler.reconcile(mirror(spec), { credentials: fileCredentials([secret('hunter2-wrong')], undefined) });
+    assert.equal(wrong.reason, 'AuthFailed', wrong.message);
+    const right = await reconciler.reconcile(mirror(spec), { credentials: fileCredentials([secret('right')], undefined) });
+    assert.equal(right.outcome, 'synced', right.message);
+    const before = await unauthorized();
+    // The same Secret content, read again (a new provider object): the client it made is kept.
+    const again = await reconciler.reconcile(mirror(spec), { credentials: fileCredentials([secret('right')], undefined) });
+    assert.equal(again.outcome, 'synced', again.message);
+    assert.equal(await unauthorized(), before, 'no new client: no request without credentials');
   });
 
   it('missing Secret: CredentialsNotFound with the resolver\'s message', async () => {

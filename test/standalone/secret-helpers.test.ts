@@ -6,6 +6,8 @@ import { PassThrough } from 'node:stream';
 import { RegistryClient } from '../../src/oci/registry.js';
 import type { CredentialProvider } from '../../src/oci/credentials.js';
 import { runSync } from '../../src/standalone/sync.js';
+import { fileCredentials } from '../../src/standalone/file-credentials.js';
+import { DOCKERCONFIGJSON, SecretCredentials } from '../../src/controller/secrets.js';
 import { startRegistry, type TestRegistry } from '../support/registry.js';
 import { buildImage, pushImage } from '../support/images.js';
 
@@ -85,5 +87,46 @@ describe('spec-file Secrets run no credential helpers (as the controller)', func
     const r = await sync([mirrorDoc('host-config', false)], { credHelpers: { [reg.host]: 'xyz' } });
     assert.equal(r.mirrors[0]?.ready, true, r.mirrors[0]?.message);
     assert.equal(await exists(marker), true, 'the helper ran for the host config');
+  });
+});
+
+describe('one dockerconfigjson Secret implementation for the controller and the file modes', () => {
+  const host = 'registry.example.com:5000';
+  const configWith = (password: string): string => JSON.stringify({ credsStore: 'xyz', credHelpers: { [host]: 'xyz' }, auths: { [host]: { auth: b64(`alice:${password}`) } } });
+  const config = configWith('s3cret-pw');
+  const controller = (json: string, rv: string) =>
+    new SecretCredentials({ get: () => ({ metadata: { name: 'pull', namespace: 'team-a', resourceVersion: rv }, type: DOCKERCONFIGJSON, data: { '.dockerconfigjson': b64(json) } }) });
+  const files = (json: string) => fileCredentials([{ namespace: 'team-a', name: 'pull', type: DOCKERCONFIGJSON, dockerConfigJson: json, source: 'spec.yaml:1' }], undefined);
+
+  it('both read the auths and drop the helpers, with the same identity, which names the Secret and never its secret', async () => {
+    const fromCluster = await controller(config, '1').credentials('team-a', { secretName: 'pull' });
+    const fromFile = await files(config)('team-a', { secretName: 'pull' });
+    for (const p of [fromCluster, fromFile]) {
+      // A helper would be asked first (credHelpers decide alone): getting the auths entry shows none is left.
+      assert.deepEqual(await p.get(host), { kind: 'basic', username: 'alice', password: 's3cret-pw' });
+      assert.match(p.identity ?? '', /^docker-config:secret team-a\/pull@[0-9a-f]{16}$/);
+      assert.ok(!p.identity!.includes('s3cret') && !p.identity!.includes(b64('alice:s3cret-pw')));
+    }
+    assert.equal(fromCluster.identity, fromFile.identity);
+  });
+
+  it('a changed Secret has another identity (its client is not reused), an unchanged one the same', async () => {
+    const a = await files(config)('team-a', { secretName: 'pull' });
+    const same = await controller(config, '7').credentials('team-a', { secretName: 'pull' });
+    const rotated = await files(configWith('n3w-pw'))('team-a', { secretName: 'pull' });
+    assert.deepEqual(await rotated.get(host), { kind: 'basic', username: 'alice', password: 'n3w-pw' });
+    assert.equal(same.identity, a.identity, 'a new resourceVersion with the same content');
+    assert.notEqual(rotated.identity, a.identity);
+  });
+
+  it('both refuse a Secret of another type or without a readable .dockerconfigjson, with the same message', async () => {
+    const wrongType = new SecretCredentials({ get: () => ({ metadata: { name: 'pull', namespace: 'team-a' }, type: 'Opaque', data: {} }) });
+    await assert.rejects(wrongType.credentials('team-a', { secretName: 'pull' }), /^CredentialsNotFoundError: secret team-a\/pull is of type Opaque, want kubernetes\.io\/dockerconfigjson$/);
+    await assert.rejects(
+      fileCredentials([{ namespace: 'team-a', name: 'pull', type: 'Opaque', source: 'spec.yaml:1' }], undefined)('team-a', { secretName: 'pull' }),
+      /^CredentialsNotFoundError: secret team-a\/pull is of type Opaque, want kubernetes\.io\/dockerconfigjson$/,
+    );
+    await assert.rejects(controller('{"auths": ', '2').credentials('team-a', { secretName: 'pull' }), /^CredentialsNotFoundError: secret team-a\/pull: not valid JSON/);
+    await assert.rejects(files('{"auths": ')('team-a', { secretName: 'pull' }), /^CredentialsNotFoundError: secret team-a\/pull: not valid JSON/);
   });
 });

@@ -40,6 +40,8 @@ export interface CloudFront {
   refused: { missing: number; wrongUser: number; unknown: number; expired: number };
   /** Most requests the front was serving at once. */
   maxInFlight: number;
+  /** TCP connections accepted: a registry client that is kept reuses its connections, a new one opens its own. */
+  connections: number;
   stop(): Promise<void>;
 }
 
@@ -52,7 +54,7 @@ export async function startCloudFront(upstream: TestRegistry, o: CloudFrontOptio
   let inFlight = 0;
   let authorized = 0;
   let host = '';
-  const front: CloudFront = { host: '', log, refused, maxInFlight: 0, stop: async () => undefined };
+  const front: CloudFront = { host: '', log, refused, maxInFlight: 0, connections: 0, stop: async () => undefined };
 
   const handler = (req: IncomingMessage, res: ServerResponse): void => {
     inFlight++;
@@ -97,6 +99,8 @@ export async function startCloudFront(upstream: TestRegistry, o: CloudFrontOptio
   };
 
   const server: Server = o.tls ? createHttpsServer({ cert: o.tls.cert, key: o.tls.key }, handler) : createHttpServer(handler);
+  // A TLS server's 'connection' also counts raw TCP connections, before the handshake.
+  server.on('connection', () => front.connections++);
   const port = await new Promise<number>((resolve, reject) => {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port));
