@@ -4,6 +4,9 @@
 import { build } from 'esbuild';
 import { rm } from 'node:fs/promises';
 
+/** What src/auth imports lazily, when a mirror uses that cloud provider. */
+const CLOUD_SDKS = ['@aws-sdk/client-ecr', '@aws-sdk/client-ecr-public', '@aws-sdk/credential-providers', '@azure/identity', 'google-auth-library'];
+
 const outdir = process.argv[2] ?? 'dist';
 await rm(outdir, { recursive: true, force: true });
 await build({
@@ -15,7 +18,9 @@ await build({
   target: 'node20',
   outdir,
   // client-node is large and ESM-only; loading it from node_modules keeps it out of sync/run start-up.
-  external: ['@kubernetes/client-node'],
+  // The cloud SDKs (credentials.provider) are imported only when a mirror uses one; bundled they
+  // would be most of the output (about 10 MB of the 16 MB), so they load from node_modules too.
+  external: ['@kubernetes/client-node', ...CLOUD_SDKS],
   // CommonJS dependencies (winston, …) call require(); ESM chunks get one from createRequire.
   banner: { js: "import { createRequire as __imcCreateRequire } from 'node:module'; const require = __imcCreateRequire(import.meta.url);" },
   sourcemap: true,
