@@ -26,6 +26,7 @@ import { loadSpecFiles, type SecretDoc } from './spec-files.js';
 import { fileCredentials } from './file-credentials.js';
 import { judgeSpecs } from './judge-specs.js';
 import { statusFilePath } from './status-files.js';
+import { closeWithin } from './bounded-close.js';
 
 export interface RunOptions {
   specsDir: string;
@@ -130,10 +131,20 @@ export async function startRun(o: RunOptions): Promise<RunHandle> {
     secrets = loaded.secrets;
     policies = judged.policies;
     secretsHash = nextSecretsHash;
-    const seen = new Set<string>();
+    const present = new Set(judged.mirrors.map((m) => m.key));
+    const removed = [...entries.keys()].filter((key) => !present.has(key));
+    // Removals first, in one go: a mirror added in the same change may want a tag a removed one held.
+    for (const key of removed) {
+      entries.delete(key);
+      queue.forget(key);
+      queue.cancelDelayed(key);
+      // Its target tags are free for another mirror to claim.
+      reconciler.forget(key);
+    }
     for (const m of judged.mirrors) {
       const key = m.key;
-      seen.add(key);
+      // A mirror that may not run writes nowhere, so it holds no tag either (as a Forbidden one).
+      if (!m.mirror) reconciler.forget(key);
       const specHash = hash(m.mirror ? m.mirror.spec : { error: m.error });
       const prev = entries.get(key);
       if (prev && prev.specHash === specHash && !secretsChanged) {
@@ -155,13 +166,7 @@ export async function startRun(o: RunOptions): Promise<RunHandle> {
       queue.cancelDelayed(key);
       queue.add(key);
     }
-    for (const key of [...entries.keys()]) {
-      if (seen.has(key)) continue;
-      entries.delete(key);
-      queue.forget(key);
-      queue.cancelDelayed(key);
-      // Its target tags are free for another mirror to claim.
-      reconciler.forget(key);
+    for (const key of removed) {
       await rm(statusFilePath(statusDir, key), { force: true });
       log.info('mirror removed', { mirror: key });
     }
@@ -186,7 +191,12 @@ export async function startRun(o: RunOptions): Promise<RunHandle> {
     }
     const mirror: ImageMirror = { ...entry.mirror, status: entry.status };
     const r = await reconciler.reconcile(mirror, { credentials: credentialsFor(), signal, policies, requirePolicy: o.requirePolicy });
-    if (entries.get(key) !== entry) return; // the file changed while we worked: the new entry is queued
+    if (entries.get(key) !== entry) {
+      // The file changed while we worked: the new entry is queued; or the mirror was removed, and
+      // tags this reconcile claimed after the removal released them must be released again.
+      if (!entries.has(key)) reconciler.forget(key);
+      return;
+    }
     entry.status = r.status;
     metrics.reconciles.inc({ result: r.outcome === 'synced' || r.outcome === 'suspended' ? 'success' : 'error' });
     await writeStatus(key, { source: entry.source, status: entry.status });
@@ -244,7 +254,7 @@ export async function startRun(o: RunOptions): Promise<RunHandle> {
       clearTimeout(timer);
       await queue.shutdown({ graceMs });
       await server?.close();
-      await reconciler.close();
+      await closeWithin(() => reconciler.close());
     },
   };
 }

@@ -15,6 +15,7 @@ import { silentLogger } from '../log.js';
 import { loadSpecFiles } from './spec-files.js';
 import { fileCredentials } from './file-credentials.js';
 import { judgeSpecs, type MirrorEntry } from './judge-specs.js';
+import { closeWithin } from './bounded-close.js';
 
 export interface SyncOptions {
   files: string[];
@@ -118,7 +119,7 @@ export async function runSync(o: SyncOptions): Promise<{ exitCode: number; mirro
   try {
     await Promise.all(Array.from({ length: Math.max(1, o.concurrency ?? 2) }, worker));
   } finally {
-    await reconciler.close();
+    await closeWithin(() => reconciler.close());
   }
   for (let i = 0; i < judged.mirrors.length; i++) results.push(byIndex.get(i)!);
 
