@@ -86,9 +86,12 @@ export function pausesRegistry(status: number | undefined, retryAfterMs: number 
 }
 
 function duration(ms: number): string {
-  if (ms >= 3_600_000) return `${Number((ms / 3_600_000).toFixed(1))} h`;
-  if (ms >= 60_000) return `${Number((ms / 60_000).toFixed(1))} min`;
-  return `${Number((ms / 1000).toFixed(1))} s`;
+  const total = Math.ceil(ms / 1000);
+  const parts: string[] = [];
+  if (total >= 3600) parts.push(`${Math.floor(total / 3600)} h`);
+  if (total % 3600 >= 60) parts.push(`${Math.floor((total % 3600) / 60)} min`);
+  if (total % 60 > 0 || total === 0) parts.push(`${total % 60} s`);
+  return parts.join(' ');
 }
 
 export interface Admission {
