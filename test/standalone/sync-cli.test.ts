@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
 import { mkdtemp, rm, writeFile, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -148,6 +149,30 @@ ${spec}
       assert.doesNotMatch(piped.stderr, /streamed/);
     } finally {
       await other.stop();
+    }
+  });
+
+  it('--require-policy and --reconcile-timeout reach the reconciler', async () => {
+    // A registry that accepts connections and never answers: only the deadline ends that reconcile.
+    const silent = createServer((s) => s.on('error', () => undefined));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    try {
+      const host = `127.0.0.1:${(silent.address() as AddressInfo).port}`;
+      const file = join(dir, 'tenancy.yaml');
+      await writeFile(
+        file,
+        `apiVersion: imagemirror.dev/v1alpha1\nkind: ImageMirrorPolicy\nmetadata: {name: team-a}\nspec: {namespaces: [team-a], sources: ["*/**"], targets: ["${reg.host}/**"]}\n` +
+          mirror('hung', `  source: {repository: ${host}/dev/web, tags: ["1"]}\n  targets: [{repository: ${reg.host}/hung/web}]`) +
+          mirror('unlisted', `  source: {repository: ${reg.host}/dev/web, tags: ["1.4.2"]}\n  targets: [{repository: ${reg.host}/unlisted/web}]`).replace('namespace: team-a', 'namespace: team-b'),
+      );
+      const r = await cli(['sync', '-f', file, '-o', 'json', '--require-policy', '--reconcile-timeout', '1s']);
+      assert.equal(r.code, 1, r.stderr);
+      const by = Object.fromEntries((JSON.parse(r.stdout) as JsonOut).mirrors.map((m) => [m.name, m]));
+      assert.match(by.hung!.message, /reconcile took longer than 1s/);
+      assert.equal(by.unlisted?.reason, 'Forbidden');
+      assert.match(by.unlisted!.message, /namespace team-b is named by no ImageMirrorPolicy/);
+    } finally {
+      silent.close();
     }
   });
 
