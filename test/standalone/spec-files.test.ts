@@ -189,6 +189,41 @@ describe('loadSpecFiles', () => {
     assert.deepEqual(r.errors, [{ source: `${f}:3`, message: `Secret default/s is also defined at ${f}:1; using the first` }]);
   });
 
+  it('sources are the lines where documents and List items start; ImageMirrorPolicy documents are returned raw', async () => {
+    const f = join(dir, 'positions.yaml');
+    const text = [
+      '# comment lines above the first document',
+      '',
+      'apiVersion: v1',
+      'kind: List',
+      'items:',
+      '  - apiVersion: imagemirror.dev/v1alpha1',
+      '    kind: ImageMirror',
+      '    metadata: {name: first}',
+      '  -',
+      '    kind: ImageMirror',
+      '    metadata: {name: second}',
+      '---',
+      '',
+      'apiVersion: imagemirror.dev/v1alpha1',
+      'kind: ImageMirrorPolicy',
+      'metadata: {name: p}',
+      '---',
+      'apiVersion: other.example.com/v1',
+      'kind: ImageMirrorPolicy',
+      'metadata: {name: not-ours}',
+      '',
+    ].join('\n');
+    await writeFile(f, text);
+    const r = await loadSpecFiles([f]);
+    assert.deepEqual(r.errors, []);
+    assert.deepEqual(r.mirrors.map((m) => [m.source, m.key]), [
+      [`${f}:6`, `${f}#0.items[0]`],
+      [`${f}:10`, `${f}#0.items[1]`],
+    ]);
+    assert.deepEqual(r.policies, [{ source: `${f}:14`, doc: { apiVersion: 'imagemirror.dev/v1alpha1', kind: 'ImageMirrorPolicy', metadata: { name: 'p' } } }]);
+  });
+
   it('keeps an ImageMirror of another imagemirror.dev version for validation to report; ignores other groups', async () => {
     await writeFile(
       join(dir, 'v.yaml'),
