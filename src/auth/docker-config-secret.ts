@@ -51,5 +51,5 @@ export function secretAuths(secret: DockerConfigSecret): DockerConfig {
 
 /** A config without its helpers: all a Secret may contribute. */
 export function authsOnly(c: DockerConfig): DockerConfig {
-  return { auths: c.auths, credHelpers: {}, source: c.source, digest: c.digest };
+  return { auths: c.auths, credHelpers: {}, source: c.source };
 }

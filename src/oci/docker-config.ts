@@ -26,11 +26,6 @@ export interface DockerConfig {
   credsStore?: string;
   /** Where this config came from, for error messages. */
   source?: string;
-  /**
-   * Keyed hash of the text it was parsed from (see contentDigest): tells one version of a config
-   * from another in a provider's identity without carrying anything secret.
-   */
-  digest?: string;
 }
 
 /**
@@ -100,7 +95,7 @@ export function parseDockerConfig(json: string, source: string): DockerConfig {
     throw new Error(`${source}: not valid JSON${where}`);
   }
   if (!isObject(v)) throw new Error(`${source}: expected a JSON object`);
-  const out: DockerConfig = { auths: {}, credHelpers: {}, source, digest: contentDigest(json) };
+  const out: DockerConfig = { auths: {}, credHelpers: {}, source };
   if (v.auths !== undefined) {
     if (!isObject(v.auths)) throw new Error(`${source}: "auths" must be an object`);
     for (const [key, entry] of Object.entries(v.auths)) {
@@ -177,12 +172,12 @@ export async function runCredentialHelper(name: string, registry: string, what: 
 
 /**
  * `docker-config:<source>@<digest>+…` for the configs in lookup order, `anonymous` for none: the
- * same configs give the same identity, a changed one another.
+ * same configs give the same identity, a changed one another (the digest covers what was parsed:
+ * every credential and helper name, never quoted).
  */
 export function dockerConfigIdentity(configs: readonly DockerConfig[]): string {
   if (configs.length === 0) return 'anonymous';
-  const part = (c: DockerConfig): string =>
-    `${c.source ?? 'docker config'}@${c.digest ?? contentDigest(JSON.stringify([c.auths, c.credHelpers, c.credsStore ?? null]))}`;
+  const part = (c: DockerConfig): string => `${c.source ?? 'docker config'}@${contentDigest(JSON.stringify([c.auths, c.credHelpers, c.credsStore ?? null]))}`;
   return `docker-config:${configs.map(part).join('+')}`;
 }
 
