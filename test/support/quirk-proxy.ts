@@ -48,6 +48,11 @@ export interface QuirkProxyOptions {
    * (`N;w=21600`); each manifest GET uses one, HEADs none.
    */
   dockerHubQuota?: { limit: number; remaining: number };
+  /**
+   * Test control, not a quirk: manifest PUTs are held until `releaseManifests()`, so a test can
+   * have blobs uploaded to a repository that no manifest references yet, as a race would.
+   */
+  holdManifestPuts?: boolean;
 }
 
 export interface QuirkLogEntry {
@@ -61,6 +66,10 @@ export interface QuirkProxy {
   log: QuirkLogEntry[];
   /** With dockerHubQuota: what is left. */
   quota?: { limit: number; remaining: number };
+  /** With holdManifestPuts: lets held and later manifest PUTs through. */
+  releaseManifests(): void;
+  /** Resolves once a request matching `test` has been answered. */
+  answered(test: (e: QuirkLogEntry) => boolean): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -99,6 +108,16 @@ export async function startQuirkProxy(upstream: TestRegistry, o: QuirkProxyOptio
   const quota = o.dockerHubQuota ? { ...o.dockerHubQuota } : undefined;
   /** repository → blobs named by manifests pushed through here. */
   const referenced = new Map<string, Set<string>>();
+  let releaseManifests!: () => void;
+  const manifestsReleased = o.holdManifestPuts ? new Promise<void>((resolve) => (releaseManifests = resolve)) : Promise.resolve();
+  if (!o.holdManifestPuts) releaseManifests = () => undefined;
+  const watchers: Array<{ test: (e: QuirkLogEntry) => boolean; resolve: () => void }> = [];
+  const answeredEntry = (e: QuirkLogEntry): void => {
+    for (const w of watchers.filter((x) => x.test(e))) {
+      watchers.splice(watchers.indexOf(w), 1);
+      w.resolve();
+    }
+  };
 
   function send(method: string, path: string, headers: IncomingMessage['headers'], body?: Buffer): Promise<Upstream> {
     return new Promise((resolve, reject) => {
@@ -123,6 +142,7 @@ export async function startQuirkProxy(upstream: TestRegistry, o: QuirkProxyOptio
     const method = req.method ?? 'GET';
     const entry: QuirkLogEntry = { method, path: req.url ?? '/', status: 0 };
     log.push(entry);
+    res.on('finish', () => answeredEntry(entry));
     const reply = (status: number, headers: Record<string, string | string[] | undefined>, body: string | Buffer = ''): void => {
       entry.status = status;
       const h: Record<string, string | string[]> = {};
@@ -217,6 +237,7 @@ export async function startQuirkProxy(upstream: TestRegistry, o: QuirkProxyOptio
         }
       }
 
+      if (manifest && method === 'PUT') await manifestsReleased;
       const u = await send(method, forwardPath, req.headers, body.length > 0 || method === 'PUT' || method === 'POST' || method === 'PATCH' ? body : undefined);
       const headers = { ...u.headers };
       if (manifest && parsed && u.status === 201) {
@@ -249,6 +270,11 @@ export async function startQuirkProxy(upstream: TestRegistry, o: QuirkProxyOptio
     host: `127.0.0.1:${port}`,
     log,
     ...(quota ? { quota } : {}),
+    releaseManifests: () => releaseManifests(),
+    answered: (test) => {
+      if (log.some((e) => e.status !== 0 && test(e))) return Promise.resolve();
+      return new Promise<void>((resolve) => watchers.push({ test, resolve }));
+    },
     stop: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
