@@ -9,7 +9,8 @@
  * (AZURE_CLIENT_SECRET / AZURE_CLIENT_CERTIFICATE_PATH), else the managed identity. That is
  * DefaultAzureCredential without the developer tools it would shell out to (az, azd, pwsh),
  * which a controller has no use for, and it reports the one failure that matters instead of a
- * chain of them.
+ * chain of them. On a host (`sync`, `run`: option hostTools) the Azure CLI's login is tried
+ * before the managed identity, so a CI job signed in with `az login` works.
  *
  * @azure/identity is imported when a provider is made, never by importing this module.
  */
@@ -35,9 +36,10 @@ export function acrScope(registry: string): string {
 /** Authority hosts MSAL knows; any other one (a sovereign or private cloud, a test fake) cannot be instance-validated. */
 const KNOWN_AUTHORITIES = new Set(['login.microsoftonline.com', 'login.chinacloudapi.cn', 'login.microsoftonline.us', 'login.microsoftonline.de']);
 
-function who(env: NodeJS.ProcessEnv): string {
+function who(env: NodeJS.ProcessEnv, hostTools: boolean): string {
   const tenant = env.AZURE_TENANT_ID ? `@${env.AZURE_TENANT_ID}` : '';
-  return `${env.AZURE_CLIENT_ID ?? 'managed-identity'}${tenant}`;
+  const cli = hostTools && !env.AZURE_FEDERATED_TOKEN_FILE && !env.AZURE_CLIENT_SECRET && !env.AZURE_CLIENT_CERTIFICATE_PATH;
+  return `${cli ? 'azure-cli-or-' : ''}${env.AZURE_CLIENT_ID ?? 'managed-identity'}${tenant}`;
 }
 
 interface ExchangeResponse {
@@ -74,7 +76,14 @@ export async function azureCredentials(registry: string, o: CloudCredentialOptio
     };
     if (env.AZURE_FEDERATED_TOKEN_FILE) credential = new identity.WorkloadIdentityCredential(common);
     else if (env.AZURE_CLIENT_SECRET || env.AZURE_CLIENT_CERTIFICATE_PATH) credential = new identity.EnvironmentCredential(common);
-    else credential = env.AZURE_CLIENT_ID ? new identity.ManagedIdentityCredential(env.AZURE_CLIENT_ID, common) : new identity.ManagedIdentityCredential(common);
+    else {
+      const managed = env.AZURE_CLIENT_ID ? new identity.ManagedIdentityCredential(env.AZURE_CLIENT_ID, common) : new identity.ManagedIdentityCredential(common);
+      // On an operator's host or a CI runner (`az login`, GitHub's azure/login with OIDC), the
+      // Azure CLI's login comes first; a pod has no CLI and uses its managed identity alone.
+      credential = o.hostTools
+        ? new identity.ChainedTokenCredential(new identity.AzureCliCredential({ ...(env.AZURE_TENANT_ID ? { tenantId: env.AZURE_TENANT_ID } : {}), processTimeoutInMs: timeoutMs }), managed)
+        : managed;
+    }
   } catch (e) {
     throw cloudError('azure', registry, e);
   }
@@ -118,5 +127,5 @@ export async function azureCredentials(registry: string, o: CloudCredentialOptio
     return { value: { kind: 'basic', username: ACR_REFRESH_TOKEN_USER, password: refresh }, lifetimeMs: exp - Date.now() };
   };
   const renewing = new RenewingCredential<Credential>(fetch, { now: o.now, timeoutMs });
-  return registryCredentials('azure', registry, who(env), renewing, () => secrets);
+  return registryCredentials('azure', registry, who(env, o.hostTools === true), renewing, () => secrets);
 }

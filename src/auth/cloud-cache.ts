@@ -17,7 +17,7 @@ import type { CloudCredentialOptions, CloudCredentialProvider, CloudProvider } f
 export const MAX_CLOUD_PROVIDERS = 256;
 
 /** Options shared by every provider the cache makes (tests: a clock; a CA for a private token authority). */
-export type CloudCacheOptions = Pick<CloudCredentialOptions, 'now' | 'ca' | 'timeoutMs' | 'region'>;
+export type CloudCacheOptions = Pick<CloudCredentialOptions, 'now' | 'ca' | 'timeoutMs' | 'region' | 'hostTools'>;
 
 export interface CloudProviderRequest {
   provider: CloudProvider;

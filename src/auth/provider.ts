@@ -51,6 +51,11 @@ export interface CloudCredentialOptions {
   registryTls?: { ca?: readonly string[]; cert?: string; key?: string };
   /** Default CLOUD_REQUEST_TIMEOUT_MS. */
   timeoutMs?: number;
+  /**
+   * The identity of an operator's host rather than a pod's (`sync`, `run`): azure also tries the
+   * Azure CLI's login (`az login`, a CI job's azure/login) before the managed identity.
+   */
+  hostTools?: boolean;
 }
 
 export interface Expiring<T> {

@@ -68,8 +68,10 @@ export interface ReconcilerOptions {
   /** Target-tag ownership; default a private one. */
   claims?: TargetClaims;
   /**
-   * Settings for `credentials.provider` (tests: a clock, a CA for a private token authority). The
-   * providers themselves use the identity of this process and live as long as the reconciler.
+   * Settings for `credentials.provider`: `hostTools` for `sync` and `run`, which run on an
+   * operator's host or a CI runner (azure: `az login` too); tests: a clock, a CA for a private
+   * token authority. The providers use the identity of this process and live as long as the
+   * reconciler.
    */
   cloud?: CloudCacheOptions;
 }
@@ -114,7 +116,8 @@ export function createReconciler(o: ReconcilerOptions = {}): MirrorReconciler {
     if (!isCloudRef(ref)) return ctx.credentials(namespace, ref);
     const registry = parseRepository(repo).registry;
     try {
-      const tls = await loadHostTls(registry, certsDirs);
+      // Only azure's token exchange goes to the registry host itself.
+      const tls = ref.provider === 'azure' ? await loadHostTls(registry, certsDirs) : undefined;
       return await cloud.get({ provider: ref.provider, registry, insecure, registryTls: tls });
     } catch (e) {
       throw new CredentialsNotFoundError(describeError(e));

@@ -8,7 +8,7 @@
  * unauthenticated request (a 401 the front counts as `missing`).
  */
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ACR_REFRESH_TOKEN_USER } from '../../src/auth/azure.js';
@@ -19,13 +19,13 @@ import type { ReconcileResult } from '../../src/mirror/reconciler.js';
 import { API_VERSION, KIND, type CloudProvider, type ImageMirror } from '../../src/mirror/types.js';
 import { fileCredentials } from '../../src/standalone/file-credentials.js';
 import { startFakeAws, type FakeAws } from '../support/cloud/aws.js';
-import { acrExchange, startFakeEntra, type FakeEntra } from '../support/cloud/azure.js';
+import { ARM_SCOPE, acrExchange, startFakeEntra, type FakeEntra } from '../support/cloud/azure.js';
 import { cloudEnv, type CloudEnv } from '../support/cloud/env.js';
 import { startCloudFront, type CloudFront } from '../support/cloud/front.js';
 import { startFakeMetadata, type FakeMetadata } from '../support/cloud/gcp.js';
 import { skopeoDigest, startMirrorScene, type MirrorScene } from '../support/cloud/mirror.js';
 import { makeTestPki, type TestPki } from '../support/cloud/tls.js';
-import { TestClock, TokenLedger } from '../support/cloud/tokens.js';
+import { TestClock, TokenLedger, fakeJwt } from '../support/cloud/tokens.js';
 
 const GCP_LIFETIME_S = 3599;
 const ACR_REFRESH_LIFETIME_MS = 3 * 3600_000;
@@ -120,6 +120,51 @@ describe('credentials.provider through the reconciler: a cloud-fronted registry,
     await writeFile(join(certs, front.host, 'ca.crt'), pki.ca);
     return { provider: 'azure', kind: 'acr-refresh', lifetimeMs: ACR_REFRESH_LIFETIME_MS, front, options: { certsDirs: [certs], cloud: { ca: pki.ca } } };
   }
+
+  it('azure on an operator\'s host or CI runner (hostTools, as sync and run): the Azure CLI\'s login, which the controller never runs', async () => {
+    const c = await azureCase();
+    const bin = join(dir, 'az-bin');
+    const calls = join(dir, 'az-calls');
+    await mkdir(bin, { recursive: true });
+    // What `az login` (or GitHub's azure/login with OIDC) leaves behind: an az that hands out an
+    // Entra token for Resource Manager. This one records how it was asked.
+    const entraToken = ledger.issue('entra', 24 * 3600_000, fakeJwt({ aud: ARM_SCOPE.replace(/\/\.default$/, ''), tid: TENANT, exp: Math.floor(Date.now() / 1000) + 86400 })).token;
+    const expiresOn = Math.floor(Date.now() / 1000) + 3600;
+    await writeFile(join(bin, 'az'), `#!/bin/sh\necho "$@" >> '${calls}'\necho '{"accessToken":"${entraToken}","expires_on":${expiresOn},"expiresOn":"2099-01-01 00:00:00.000000","tokenType":"Bearer","tenant":"${TENANT}"}'\n`);
+    await chmod(join(bin, 'az'), 0o755);
+    env.set({
+      AZURE_FEDERATED_TOKEN_FILE: undefined,
+      AZURE_CLIENT_ID: undefined,
+      AZURE_AUTHORITY_HOST: undefined,
+      PATH: `${bin}:${process.env.PATH ?? ''}`,
+      // No managed identity here: its endpoint refuses at once.
+      IDENTITY_ENDPOINT: 'http://127.0.0.1:9/msi/token',
+      IDENTITY_HEADER: 'x',
+    });
+    const ctx = { credentials: fileCredentials([], undefined) };
+    const mirror = mirrorOf('azure-cli', `${scene.source.host}/app`, `${c.front.host}/cli/app`, 'azure');
+
+    // The managed identity retries a refused endpoint; the renewal deadline ends that sooner.
+    const pod = createReconciler({ ...c.options, cloud: { now: clock.now, timeoutMs: 500 } });
+    try {
+      const r = await pod.reconcile(mirror, ctx);
+      assert.deepEqual([r.outcome, r.reason], ['retry', 'CredentialsNotFound'], r.message);
+      assert.match(r.message, /^azure credentials for 127\.0\.0\.1:\d+: /);
+      await assert.rejects(readFile(calls, 'utf8'), { code: 'ENOENT' }, 'the controller ran az');
+    } finally {
+      await pod.close();
+    }
+
+    const host = createReconciler({ ...c.options, cloud: { now: clock.now, hostTools: true } });
+    try {
+      const r = await host.reconcile(mirror, ctx);
+      assert.equal(r.outcome, 'synced', r.message);
+      assert.equal(await skopeoDigest(scene.target, 'cli/app:v1'), scene.image.digest);
+      assert.match(await readFile(calls, 'utf8'), /^account get-access-token .*--resource https:\/\/management\.azure\.com/);
+    } finally {
+      await host.close();
+    }
+  });
 
   for (const [name, make] of [['gcp', gcpCase], ['aws', awsCase], ['azure', azureCase]] as const) {
     it(`${name}: an ImageMirror with credentials.provider on its target, no Secret`, async () => {
