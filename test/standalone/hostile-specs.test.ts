@@ -137,13 +137,14 @@ spec:
       const spec = join(d.specs, 'evil.yaml');
       await writeFile(spec, mirror({ name: 'x/../../../victim', target: 'evil/x' }));
       const run = await start(d.specs, d.status);
-      const key = `${spec}#0`;
-      const state = await until(() => run.statuses()[key], 'the invalid document keyed by file and index');
-      assert.match(state.error ?? '', /metadata\.name: invalid name/);
-      const file = statusFilePath(d.status, key);
-      const written = JSON.parse(await until(() => readFile(file, 'utf8').catch(() => undefined), 'its status file')) as { key: string };
-      assert.equal(written.key, key);
+      // Whatever the key, wait until its status has been written somewhere.
+      const [key, state] = await until(() => Object.entries(run.statuses()).find(([, s]) => readyOf(s)?.reason === 'InvalidSpec'), 'the invalid document stalled');
+      await until(async () => ((await readdir(d.status)).some((f) => f.endsWith('.json')) || (await readFile(victim, 'utf8')) !== 'precious\n' ? true : undefined), 'a status write');
       assert.equal(await readFile(victim, 'utf8'), 'precious\n');
+      assert.equal(key, `${spec}#0`, 'keyed by file and document index, not by its name');
+      assert.match(state.error ?? '', /metadata\.name: invalid name/);
+      const written = JSON.parse(await readFile(statusFilePath(d.status, key), 'utf8')) as { key: string };
+      assert.equal(written.key, key);
 
       await rm(spec);
       await run.reload();
@@ -157,15 +158,20 @@ spec:
       const spec = join(d.specs, 'u.yaml');
       await writeFile(spec, `${mirror({ name: 'fine', target: 'unnamed/fine' })}---\n# an unnamed one\nkind: ImageMirror\nspec: {}\n`);
       const run = await start(d.specs, d.status);
-      const key = `${spec}#1`;
-      const state = await until(() => {
-        const s = run.statuses()[key];
-        return s?.status.conditions?.some((c) => c.type === 'Stalled' && c.status === 'True') ? s : undefined;
-      }, 'the unnamed document stalled');
+      const [key, state] = await until(
+        () => Object.entries(run.statuses()).find(([k, s]) => k !== 'default/fine' && s.status.conditions?.some((c) => c.type === 'Stalled' && c.status === 'True')),
+        'the unnamed document stalled',
+      );
+      await until(() => readyOf(run.statuses()['default/fine'])?.status === 'True', 'the named one synced');
+      // By now the stalled one's status has long been written: it must be in the directory.
+      const files = await readdir(d.status);
+      const keys = await Promise.all(files.map(async (f) => (JSON.parse(await readFile(join(d.status, f), 'utf8')) as { key: string }).key));
+      assert.ok(keys.includes(key), `no status file for ${key} among ${files.join(', ')}`);
+      assert.equal(key, `${spec}#1`);
       assert.equal(state.source, `${spec}:10`);
       assert.equal(readyOf(state)?.reason, 'InvalidSpec');
       assert.match(readyOf(state)!.message, /metadata/);
-      const written = JSON.parse(await until(() => readFile(statusFilePath(d.status, key), 'utf8').catch(() => undefined), 'its status file')) as { key: string; source: string };
+      const written = JSON.parse(await readFile(statusFilePath(d.status, key), 'utf8')) as { key: string; source: string };
       assert.deepEqual([written.key, written.source], [key, `${spec}:10`]);
     });
 
