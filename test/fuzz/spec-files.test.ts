@@ -100,7 +100,7 @@ describe('fuzz: spec files', function () {
         for (let i = 0; i < depth; i++) text += (indent && open.endsWith('\n') ? ' '.repeat(i) : '') + open;
         await check(text + 'x' + (open === '[' ? ']'.repeat(depth) : ''));
       }),
-      { numRuns: 40 },
+      { numRuns: 25 },
     );
   });
 
@@ -118,10 +118,10 @@ describe('fuzz: spec files', function () {
 
   it('many documents in one file', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.integer({ min: 1, max: 20_000 }), fc.constantFrom('---\n', '---\nkind: ImageMirror\n', '---\n[]\n', '--- x\n'), async (count, doc) => {
+      fc.asyncProperty(fc.integer({ min: 1, max: 8_000 }), fc.constantFrom('---\n', '---\nkind: ImageMirror\n', '---\n[]\n', '--- x\n'), async (count, doc) => {
         await check(doc.repeat(Math.min(count, Math.floor(MAX_SPEC_FILE_BYTES / doc.length))));
       }),
-      { numRuns: 8 },
+      { numRuns: 6 },
     );
   });
 

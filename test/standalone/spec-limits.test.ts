@@ -112,7 +112,7 @@ describe('spec file limits (hostile and large files)', function () {
   });
 
   it(`units cross from the worker in batches of about TRANSFER_BATCH_BYTES (${TRANSFER_BATCH_BYTES}), the loop running between them`, async () => {
-    const { text, count } = bigList(MAX_SPEC_FILE_BYTES / 4);
+    const { text, count } = bigList(MAX_SPEC_FILE_BYTES / 8);
     const parser = new YamlDocumentParser();
     // Counts turns of the event loop: a batch handed over in one turn shares one count.
     let ticks = 0;
