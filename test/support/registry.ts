@@ -48,6 +48,12 @@ export interface StartRegistryOptions {
    * its own readiness and log probes present `client`. Takes precedence over `tls`.
    */
   tlsFiles?: { cert: string; key: string; clientCa?: string; client?: { cert: string; key: string } };
+  /**
+   * Send distribution notifications (`notifications.endpoints`) to `url`, with these request
+   * headers (e.g. `Authorization: Bearer …`); pulls are not sent unless `ignoreActions` says
+   * otherwise. Timeout 1 s, backoff 100 ms, so a test hears of a push within a fraction of a second.
+   */
+  notifications?: { url: string; headers?: Record<string, string>; ignoreActions?: string[] };
 }
 
 const DEFAULT_USERS: Record<string, string> = { alice: 'alice-secret' };
@@ -95,7 +101,20 @@ function tlsYaml(tls: TlsConfig): string {
   return `  tls:\n    certificate: ${tls.cert}\n    key: ${tls.key}\n${clientCas}`;
 }
 
-function configYaml(dir: string, port: number, authBlock: string, tls?: TlsConfig): string {
+function notificationsYaml(n: NonNullable<StartRegistryOptions['notifications']>): string {
+  const headers = Object.entries(n.headers ?? {})
+    .map(([k, v]) => `        ${JSON.stringify(k)}: [${JSON.stringify(v)}]\n`)
+    .join('');
+  const ignore = n.ignoreActions ?? ['pull'];
+  return (
+    `notifications:\n  endpoints:\n    - name: test-listener\n      url: ${JSON.stringify(n.url)}\n` +
+    (headers ? `      headers:\n${headers}` : '') +
+    `      timeout: 1s\n      threshold: 3\n      backoff: 100ms\n` +
+    (ignore.length > 0 ? `      ignore:\n        actions: [${ignore.map((a) => JSON.stringify(a)).join(', ')}]\n` : '')
+  );
+}
+
+function configYaml(dir: string, port: number, authBlock: string, tls?: TlsConfig, notifications?: StartRegistryOptions['notifications']): string {
   return `version: 0.1
 log:
   level: error
@@ -116,7 +135,7 @@ http:
   addr: 127.0.0.1:${port}
   headers:
     X-Content-Type-Options: [nosniff]
-${tls ? tlsYaml(tls) : ''}${authBlock}`;
+${tls ? tlsYaml(tls) : ''}${authBlock}${notifications ? notificationsYaml(notifications) : ''}`;
 }
 
 export async function startRegistry(o: StartRegistryOptions = {}): Promise<TestRegistry> {
@@ -148,7 +167,7 @@ export async function startRegistry(o: StartRegistryOptions = {}): Promise<TestR
     for (let attempt = 0; attempt < 5; attempt++) {
       const port = await freePort();
       const cfg = join(dir, 'config.yml');
-      await writeFile(cfg, configYaml(dir, port, authBlock, tls));
+      await writeFile(cfg, configYaml(dir, port, authBlock, tls, o.notifications));
       try {
         return await launch(dir, port, cfg, auth, users, token, tls !== undefined, o.tlsFiles?.client);
       } catch (e) {
