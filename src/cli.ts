@@ -37,7 +37,8 @@ const durationArg = (name: string) => (v: string): string => {
 function transferOptions(cmd: Command): Command {
   return cmd
     .option('--blob-concurrency <n>', 'blob transfers at once', positiveInt('--blob-concurrency'), 4)
-    .option('--registry-connections <n>', 'HTTP connections per registry', positiveInt('--registry-connections'), 8);
+    .option('--registry-connections <n>', 'HTTP connections per registry', positiveInt('--registry-connections'), 8)
+    .option('--certs-dir <dir>', 'TLS material per registry, <dir>/<host[:port]>/{*.crt CAs, client.cert, client.key} (default: /etc/containers/certs.d, then /etc/docker/certs.d)');
 }
 
 /** Multi-team settings shared by every command. */
@@ -70,7 +71,7 @@ export function buildCli(): Command {
       .option('--docker-config <path>', 'docker config.json with registry credentials')
       .option('--metrics-file <path>', 'write the Prometheus exposition here when done')
       .option('--concurrency <n>', 'mirrors reconciled at once', positiveInt('--concurrency'), 2),
-  ))).action(async (opts: { filename: string[]; dryRun?: boolean; output: 'text' | 'json'; dockerConfig?: string; metricsFile?: string; concurrency: number; blobConcurrency: number; registryConnections: number; requirePolicy?: boolean; reconcileTimeout: string; logLevel: LogLevel; logFormat: LogFormat }) => {
+  ))).action(async (opts: { filename: string[]; dryRun?: boolean; output: 'text' | 'json'; dockerConfig?: string; metricsFile?: string; concurrency: number; blobConcurrency: number; registryConnections: number; certsDir?: string; requirePolicy?: boolean; reconcileTimeout: string; logLevel: LogLevel; logFormat: LogFormat }) => {
     const log = createLogger({ level: opts.logLevel === 'info' ? 'warn' : opts.logLevel, format: opts.logFormat });
     const r = await runSync({
       files: opts.filename,
@@ -81,6 +82,7 @@ export function buildCli(): Command {
       concurrency: opts.concurrency,
       blobConcurrency: opts.blobConcurrency,
       registryConnections: opts.registryConnections,
+      certsDir: opts.certsDir,
       requirePolicy: opts.requirePolicy === true,
       reconcileTimeoutMs: parseDuration(opts.reconcileTimeout),
       stdout: process.stdout,
@@ -103,7 +105,7 @@ export function buildCli(): Command {
       )
       .option('--concurrency <n>', 'mirrors reconciled at once', positiveInt('--concurrency'), 4)
       .option('--docker-config <path>', 'docker config.json with registry credentials'),
-  ))).action(async (opts: { specs: string; statusDir?: string; metricsAddr: string; concurrency: number; dockerConfig?: string; blobConcurrency: number; registryConnections: number; requirePolicy?: boolean; reconcileTimeout: string; logLevel: LogLevel; logFormat: LogFormat }) => {
+  ))).action(async (opts: { specs: string; statusDir?: string; metricsAddr: string; concurrency: number; dockerConfig?: string; blobConcurrency: number; registryConnections: number; certsDir?: string; requirePolicy?: boolean; reconcileTimeout: string; logLevel: LogLevel; logFormat: LogFormat }) => {
     const log = createLogger({ level: opts.logLevel, format: opts.logFormat });
     const handle = await startRun({
       specsDir: opts.specs,
@@ -113,6 +115,7 @@ export function buildCli(): Command {
       dockerConfig: opts.dockerConfig,
       blobConcurrency: opts.blobConcurrency,
       registryConnections: opts.registryConnections,
+      certsDir: opts.certsDir,
       requirePolicy: opts.requirePolicy === true,
       reconcileTimeoutMs: parseDuration(opts.reconcileTimeout),
       log,
@@ -137,7 +140,8 @@ export function buildCli(): Command {
       .option('--renew-deadline <d>', 'leader renew deadline', durationArg('--renew-deadline'), '10s')
       .option('--retry-period <d>', 'leader retry period', durationArg('--retry-period'), '2s')
       .option('--metrics-addr <addr>', 'serve /metrics, /healthz, /readyz here', ':8080')
-      .option('--shutdown-grace <d>', 'how long in-flight copies may finish on SIGTERM', durationArg('--shutdown-grace'), '60s'),
+      .option('--shutdown-grace <d>', 'how long in-flight copies may finish on SIGTERM', durationArg('--shutdown-grace'), '60s')
+      .option('--cloud-credentials <providers>', "cloud providers (aws, gcp, azure; comma-separated, repeatable) whose identity, the pod's own, mirrors may use through credentials.provider (default: none)", collect, []),
   ))).action(async (opts: ControllerCliOptions) => {
     const log = createLogger({ level: opts.logLevel, format: opts.logFormat });
     // Loaded only here: client-node costs ~0.4 s and ~70 MiB at import, which sync and run never need.

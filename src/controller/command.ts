@@ -30,6 +30,8 @@ export interface ControllerCommandOptions {
   shutdownGrace: string;
   blobConcurrency?: number;
   registryConnections?: number;
+  /** --certs-dir: replaces the default certs directories. */
+  certsDir?: string;
   /** --require-policy: deny mirrors in namespaces no ImageMirrorPolicy names. */
   requirePolicy?: boolean;
   /** --reconcile-timeout: Go-style duration; default DEFAULT_RECONCILE_TIMEOUT_MS (30m). */
@@ -69,6 +71,7 @@ export async function startControllerCommand(o: ControllerCommandOptions): Promi
     blobConcurrency: o.blobConcurrency,
     client: { connections: o.registryConnections },
     reconcileTimeoutMs,
+    ...(o.certsDir ? { certsDirs: [o.certsDir] } : {}),
   });
   let handle: ControllerHandle | undefined;
   const server = await startServer({

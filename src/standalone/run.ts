@@ -36,6 +36,8 @@ export interface RunOptions {
   dockerConfig?: string;
   blobConcurrency?: number;
   registryConnections?: number;
+  /** --certs-dir: replaces the default certs directories. */
+  certsDir?: string;
   log?: Logger;
   metrics?: Metrics;
   /** Debounce for bursts of file events (editors write several times). */
@@ -92,6 +94,9 @@ export async function startRun(o: RunOptions): Promise<RunHandle> {
     blobConcurrency: o.blobConcurrency,
     client: { connections: o.registryConnections },
     reconcileTimeoutMs: o.reconcileTimeoutMs,
+    ...(o.certsDir ? { certsDirs: [o.certsDir] } : {}),
+    // The operator's own host: an `az login` (or GitHub's azure/login) counts as an Azure identity.
+    cloud: { hostTools: true },
   });
   const entries = new Map<string, Entry>();
   let secrets: SecretDoc[] = [];

@@ -26,6 +26,8 @@ export interface SyncOptions {
   concurrency?: number;
   blobConcurrency?: number;
   registryConnections?: number;
+  /** --certs-dir: replaces the default certs directories. */
+  certsDir?: string;
   /** Refuse mirrors in namespaces no ImageMirrorPolicy names. */
   requirePolicy?: boolean;
   /** Longest one reconcile may take (the reconciler's default when unset). */
@@ -80,6 +82,9 @@ export async function runSync(o: SyncOptions): Promise<{ exitCode: number; mirro
     blobConcurrency: o.blobConcurrency,
     client: { connections: o.registryConnections },
     reconcileTimeoutMs: o.reconcileTimeoutMs,
+    ...(o.certsDir ? { certsDirs: [o.certsDir] } : {}),
+    // The operator's own host: an `az login` (or GitHub's azure/login) counts as an Azure identity.
+    cloud: { hostTools: true },
   });
   const credentials = fileCredentials(loaded.secrets, dockerConfig);
   let next = 0;
