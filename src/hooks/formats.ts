@@ -202,7 +202,11 @@ function readEnvelope(doc: Obj, format: WebhookFormat, o: ParseOptions, out: Par
     }
     const target = obj(ev.target);
     const mediaType = str(target?.mediaType);
-    if (mediaType === null || (mediaType && !MANIFEST_TYPES.has(mediaType))) {
+    if (mediaType === null) {
+      out.invalid++;
+      continue;
+    }
+    if (mediaType && !MANIFEST_TYPES.has(mediaType)) {
       out.ignored++; // a layer or config blob: the manifest push that follows names the tag
       continue;
     }
