@@ -154,6 +154,25 @@ describe('ship: Helm chart', function () {
     assert.ok(deploymentOf(objs).container.args.includes('--cloud-credentials=aws,azure'), deploymentOf(objs).container.args.join(' '));
   });
 
+  it('private CAs and client certificates: a Secret mounted read-only at /etc/containers/certs.d with per-host paths; extra volumes and mounts', async () => {
+    assert.deepEqual(deploymentOf(defaults).container.volumeMounts.map((m) => m.mountPath), ['/tmp'], 'nothing mounted by default');
+    const objs = await renderChart({
+      values: {
+        certs: { secretName: 'registry-certs', items: [{ key: 'reg.example.com_ca.crt', path: 'reg.example.com/ca.crt' }] },
+        extraVolumes: [{ name: 'extra', configMap: { name: 'x' } }],
+        extraVolumeMounts: [{ name: 'extra', mountPath: '/etc/extra' }],
+      },
+    });
+    const { pod, container } = deploymentOf(objs);
+    const mount = container.volumeMounts.find((m) => m.mountPath === '/etc/containers/certs.d') as { name: string; readOnly?: boolean } | undefined;
+    assert.ok(mount, JSON.stringify(container.volumeMounts));
+    assert.equal(mount.readOnly, true);
+    const vol = pod.volumes.find((v) => v.name === mount.name) as { secret?: { secretName: string; items?: Array<{ key: string; path: string }> } } | undefined;
+    assert.deepEqual(vol?.secret, { secretName: 'registry-certs', items: [{ key: 'reg.example.com_ca.crt', path: 'reg.example.com/ca.crt' }] });
+    assert.ok(pod.volumes.some((v) => v.name === 'extra'));
+    assert.ok(container.volumeMounts.some((m) => m.mountPath === '/etc/extra'));
+  });
+
   it('without leader election: no Lease Role, --leader-elect=false, and more than one replica is refused', async () => {
     const objs = await renderChart({ values: { leaderElection: { enabled: false } } });
     assert.equal(find(objs, 'Role').length, 0);
