@@ -28,8 +28,8 @@ export const systemClock: Clock = { now: () => Date.now(), sleep: (ms, signal) =
 export const MAX_REGISTRY_PAUSE_MS = 15 * 60_000;
 /** A reported quota decides for this long; after that, one request may go and bring a fresh figure. */
 export const QUOTA_STALE_MS = 15 * 60_000;
-/** Largest `ratelimit-limit`/`ratelimit-remaining` value read; longer numbers are not a quota. */
-const MAX_QUOTA_DIGITS = 12;
+/** Digits of a `ratelimit-limit`/`ratelimit-remaining` value read; a longer number is not a quota. */
+export const MAX_QUOTA_DIGITS = 12;
 
 export interface RateLimitOptions {
   /**
@@ -59,9 +59,12 @@ function headerValue(h: Headers, name: string): string | undefined {
   return Array.isArray(v) ? v[0] : v;
 }
 
+/** `N` or `N;w=SECONDS`, each number at most MAX_QUOTA_DIGITS long. */
+const QUOTA_VALUE = new RegExp(`^\\s*(\\d{1,${MAX_QUOTA_DIGITS}})(?!\\d)\\s*(?:;\\s*w=(\\d{1,${MAX_QUOTA_DIGITS}})(?!\\d))?`);
+
 function quotaNumber(v: string | undefined): { n: number; windowMs?: number } | undefined {
   if (v === undefined) return undefined;
-  const m = new RegExp(`^\\s*(\\d{1,${MAX_QUOTA_DIGITS}})\\s*(?:;\\s*w=(\\d{1,${MAX_QUOTA_DIGITS}}))?`).exec(v);
+  const m = QUOTA_VALUE.exec(v);
   if (!m) return undefined;
   return { n: Number(m[1]), ...(m[2] !== undefined ? { windowMs: Number(m[2]) * 1000 } : {}) };
 }

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { Metrics } from '../../src/metrics.js';
 import { OciError } from '../../src/oci/errors.js';
 import { PUSH_NEEDS_REPOSITORY } from '../../src/oci/http.js';
-import { MAX_REGISTRY_PAUSE_MS, QUOTA_STALE_MS, RegistryLimits, parseQuota, type RateLimitOptions } from '../../src/oci/rate-limit.js';
+import { MAX_QUOTA_DIGITS, MAX_REGISTRY_PAUSE_MS, QUOTA_STALE_MS, RegistryLimits, parseQuota, type RateLimitOptions } from '../../src/oci/rate-limit.js';
 import { RegistryClient, type RequestEvent } from '../../src/oci/registry.js';
 import { MOUNT_REPROBE_MS } from '../../src/oci/upload.js';
 import { buildImage, opener, pushImage, pushReferrer, randomBlob } from '../support/images.js';
@@ -160,6 +160,10 @@ describe('registry quirks (client, through proxies in front of a real registry)'
       assert.deepEqual(parseQuota({ 'ratelimit-limit': '100;w=21600', 'ratelimit-remaining': '76;w=21600' }), { limit: 100, remaining: 76, windowMs: 21_600_000 });
       assert.equal(parseQuota({ 'ratelimit-limit': '100;w=21600' }), undefined);
       assert.equal(parseQuota({ 'ratelimit-limit': 'lots', 'ratelimit-remaining': '1' }), undefined);
+      // MAX_QUOTA_DIGITS bounds what is read as a number.
+      const big = '9'.repeat(MAX_QUOTA_DIGITS);
+      assert.deepEqual(parseQuota({ 'ratelimit-limit': big, 'ratelimit-remaining': big }), { limit: Number(big), remaining: Number(big) });
+      assert.equal(parseQuota({ 'ratelimit-limit': `${big}9`, 'ratelimit-remaining': '1' }), undefined);
       const name = uniq('hub/app');
       await pushImage(direct.repository(name), buildImage(), 'v1');
       const p = await quirk({ dockerHubQuota: { limit: 100, remaining: 40 } });
