@@ -23,6 +23,17 @@ const positiveInt = (name: string) => (v: string): number => {
   return n;
 };
 
+const positiveNumber = (name: string) => (v: string): number => {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`${name} must be a positive number, got ${JSON.stringify(v)}`);
+  return n;
+};
+const nonNegativeInt = (name: string) => (v: string): number => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new UsageError(`${name} must be a whole number of at least 0, got ${JSON.stringify(v)}`);
+  return n;
+};
+
 /** Validates a Go-style duration at parse time, so a bad one is a usage error (exit 2). */
 const durationArg = (name: string) => (v: string): string => {
   try {
@@ -38,6 +49,8 @@ function transferOptions(cmd: Command): Command {
   return cmd
     .option('--blob-concurrency <n>', 'blob transfers at once', positiveInt('--blob-concurrency'), 4)
     .option('--registry-connections <n>', 'HTTP connections per registry', positiveInt('--registry-connections'), 8)
+    .option('--registry-qps <n>', 'requests per second to each registry host (all repositories and credentials); default: no limit', positiveNumber('--registry-qps'))
+    .option('--registry-quota-floor <n>', 'stop pulls (manifest GETs) from a registry reporting this many or fewer left in its rate-limit window (Docker Hub ratelimit-remaining); 0: off', nonNegativeInt('--registry-quota-floor'), 0)
     .option('--certs-dir <dir>', 'TLS material per registry, <dir>/<host[:port]>/{*.crt CAs, client.cert, client.key} (default: /etc/containers/certs.d, then /etc/docker/certs.d)');
 }
 
@@ -71,7 +84,7 @@ export function buildCli(): Command {
       .option('--docker-config <path>', 'docker config.json with registry credentials')
       .option('--metrics-file <path>', 'write the Prometheus exposition here when done')
       .option('--concurrency <n>', 'mirrors reconciled at once', positiveInt('--concurrency'), 2),
-  ))).action(async (opts: { filename: string[]; dryRun?: boolean; output: 'text' | 'json'; dockerConfig?: string; metricsFile?: string; concurrency: number; blobConcurrency: number; registryConnections: number; certsDir?: string; requirePolicy?: boolean; reconcileTimeout: string; logLevel: LogLevel; logFormat: LogFormat }) => {
+  ))).action(async (opts: { filename: string[]; dryRun?: boolean; output: 'text' | 'json'; dockerConfig?: string; metricsFile?: string; concurrency: number; blobConcurrency: number; registryConnections: number; registryQps?: number; registryQuotaFloor: number; certsDir?: string; requirePolicy?: boolean; reconcileTimeout: string; logLevel: LogLevel; logFormat: LogFormat }) => {
     const log = createLogger({ level: opts.logLevel === 'info' ? 'warn' : opts.logLevel, format: opts.logFormat });
     const r = await runSync({
       files: opts.filename,
@@ -83,6 +96,7 @@ export function buildCli(): Command {
       blobConcurrency: opts.blobConcurrency,
       registryConnections: opts.registryConnections,
       certsDir: opts.certsDir,
+      rateLimit: rateLimitOf(opts),
       requirePolicy: opts.requirePolicy === true,
       reconcileTimeoutMs: parseDuration(opts.reconcileTimeout),
       stdout: process.stdout,
@@ -105,7 +119,7 @@ export function buildCli(): Command {
       )
       .option('--concurrency <n>', 'mirrors reconciled at once', positiveInt('--concurrency'), 4)
       .option('--docker-config <path>', 'docker config.json with registry credentials'),
-  ))).action(async (opts: { specs: string; statusDir?: string; metricsAddr: string; concurrency: number; dockerConfig?: string; blobConcurrency: number; registryConnections: number; certsDir?: string; requirePolicy?: boolean; reconcileTimeout: string; logLevel: LogLevel; logFormat: LogFormat }) => {
+  ))).action(async (opts: { specs: string; statusDir?: string; metricsAddr: string; concurrency: number; dockerConfig?: string; blobConcurrency: number; registryConnections: number; registryQps?: number; registryQuotaFloor: number; certsDir?: string; requirePolicy?: boolean; reconcileTimeout: string; logLevel: LogLevel; logFormat: LogFormat }) => {
     const log = createLogger({ level: opts.logLevel, format: opts.logFormat });
     const handle = await startRun({
       specsDir: opts.specs,
@@ -116,6 +130,7 @@ export function buildCli(): Command {
       blobConcurrency: opts.blobConcurrency,
       registryConnections: opts.registryConnections,
       certsDir: opts.certsDir,
+      rateLimit: rateLimitOf(opts),
       requirePolicy: opts.requirePolicy === true,
       reconcileTimeoutMs: parseDuration(opts.reconcileTimeout),
       log,
@@ -157,6 +172,14 @@ export function buildCli(): Command {
 
 /** The controller flags as commander parses them (type-only import: no client-node at runtime). */
 export type ControllerCliOptions = Omit<ControllerCommandOptions, 'log' | 'kubeConfigObject' | 'env'> & { logLevel: LogLevel; logFormat: LogFormat };
+
+/** One budget object per process: every registry client shares it. */
+function rateLimitOf(o: { registryQps?: number; registryQuotaFloor?: number }): { qps?: number; floor?: number } | undefined {
+  const r: { qps?: number; floor?: number } = {};
+  if (o.registryQps !== undefined) r.qps = o.registryQps;
+  if (o.registryQuotaFloor) r.floor = o.registryQuotaFloor;
+  return Object.keys(r).length > 0 ? r : undefined;
+}
 
 function parseBool(v: string | boolean | undefined): boolean {
   if (v === undefined || v === true || v === 'true') return true;

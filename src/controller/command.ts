@@ -32,6 +32,10 @@ export interface ControllerCommandOptions {
   registryConnections?: number;
   /** --certs-dir: replaces the default certs directories. */
   certsDir?: string;
+  /** --registry-qps: requests per second to each registry host, shared by every client. */
+  registryQps?: number;
+  /** --registry-quota-floor: no pulls from a registry reporting this many or fewer left. */
+  registryQuotaFloor?: number;
   /** --require-policy: deny mirrors in namespaces no ImageMirrorPolicy names. */
   requirePolicy?: boolean;
   /** --reconcile-timeout: Go-style duration; default DEFAULT_RECONCILE_TIMEOUT_MS (30m). */
@@ -69,7 +73,10 @@ export async function startControllerCommand(o: ControllerCommandOptions): Promi
     metrics,
     log: o.log,
     blobConcurrency: o.blobConcurrency,
-    client: { connections: o.registryConnections },
+    client: {
+      connections: o.registryConnections,
+      ...(o.registryQps || o.registryQuotaFloor ? { rateLimit: { ...(o.registryQps ? { qps: o.registryQps } : {}), ...(o.registryQuotaFloor ? { floor: o.registryQuotaFloor } : {}) } } : {}),
+    },
     reconcileTimeoutMs,
     ...(o.certsDir ? { certsDirs: [o.certsDir] } : {}),
   });

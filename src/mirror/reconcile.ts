@@ -153,7 +153,7 @@ export function createReconciler(o: ReconcilerOptions = {}): MirrorReconciler {
         insecure,
         tls: await loadHostTls(ref.registry, certsDirs),
         credentials: identity !== undefined ? creds : { get: async (r) => (r === ref.registry ? credential : undefined) },
-        onRequest: (e) => o.metrics?.countRequest(e.registry, e.method, e.status),
+        onRequest: (e) => o.metrics?.observeRequest(e),
         onCapability: (c, supported) => o.metrics?.setCapability(ref.registry, c, supported),
       });
       if (clients.size >= CLIENT_CACHE_MAX) {
@@ -229,7 +229,7 @@ export function createReconciler(o: ReconcilerOptions = {}): MirrorReconciler {
     let sourceTags: string[] | undefined;
     const images: Array<{ name: string; reference: string }> = [];
     try {
-      if (spec.source.digest === undefined || spec.referrers !== false) sourceTags = await source.listTags();
+      if (spec.source.digest === undefined || spec.referrers !== false) sourceTags = await source.listTags({ signal: ctx.signal });
       if (spec.source.digest !== undefined) {
         images.push({ name: spec.source.digest, reference: spec.source.digest });
       } else {
@@ -281,7 +281,7 @@ export function createReconciler(o: ReconcilerOptions = {}): MirrorReconciler {
       if (ctx.signal?.aborted) break;
       let digest: string;
       try {
-        const head = await source.headManifest(image.reference);
+        const head = await source.headManifest(image.reference, { signal: ctx.signal });
         if (!head) {
           return finish('retry', Reason.SourceNotFound, `source ${formatReference({ ...parseRepository(spec.source.repository), ...refPart(image.reference) })} not found`);
         }
@@ -360,10 +360,15 @@ export function createReconciler(o: ReconcilerOptions = {}): MirrorReconciler {
     }
     if (conflicts.length > 0) {
       const refs = conflicts.map((c) => c.reference);
+      const more = refs.length > 3 ? ` and ${refs.length - 3} more` : '';
+      // An immutable tag (ECR's TAG_INVALID) is a conflict the registry decided: its own words say why.
+      const immutable = conflicts.find((c) => c.errorCode === 'TAG_INVALID');
       return finish(
         'stalled',
         Reason.TagConflict,
-        `${refs.slice(0, 3).join(', ')}${refs.length > 3 ? ` and ${refs.length - 3} more` : ''} point elsewhere and overwrite is false`,
+        immutable
+          ? `${immutable.reference}: ${immutable.message ?? 'the registry refuses to move this tag (immutable)'}${conflicts.length > 1 ? ` (and ${conflicts.length - 1} more)` : ''}`
+          : `${refs.slice(0, 3).join(', ')}${more} already point to other images and overwrite is false`,
         extra,
         reports,
       );

@@ -28,6 +28,8 @@ export interface SyncOptions {
   registryConnections?: number;
   /** --certs-dir: replaces the default certs directories. */
   certsDir?: string;
+  /** --registry-qps / --registry-quota-floor: one budget shared by every registry client. */
+  rateLimit?: { qps?: number; floor?: number };
   /** Refuse mirrors in namespaces no ImageMirrorPolicy names. */
   requirePolicy?: boolean;
   /** Longest one reconcile may take (the reconciler's default when unset). */
@@ -80,7 +82,7 @@ export async function runSync(o: SyncOptions): Promise<{ exitCode: number; mirro
     metrics,
     log: o.log ?? silentLogger,
     blobConcurrency: o.blobConcurrency,
-    client: { connections: o.registryConnections },
+    client: { connections: o.registryConnections, ...(o.rateLimit ? { rateLimit: o.rateLimit } : {}) },
     reconcileTimeoutMs: o.reconcileTimeoutMs,
     ...(o.certsDir ? { certsDirs: [o.certsDir] } : {}),
     // The operator's own host: an `az login` (or GitHub's azure/login) counts as an Azure identity.
