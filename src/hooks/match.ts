@@ -89,13 +89,9 @@ export class MirrorIndex {
     if (event.registry === undefined) return [];
     const candidates = this.bySource.get(formatRepository({ registry: event.registry, repository: event.repository }));
     if (!candidates) return [];
-    const keys: string[] = [];
-    for (const m of candidates) {
-      if (!selectorMatches(m.spec.source, event)) continue;
-      const key = mirrorKey(m);
-      if (!keys.includes(key)) keys.push(key);
-    }
-    return keys;
+    const keys = new Set<string>();
+    for (const m of candidates) if (selectorMatches(m.spec.source, event)) keys.add(mirrorKey(m));
+    return [...keys];
   }
 }
 

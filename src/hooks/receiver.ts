@@ -11,8 +11,8 @@
  * - 401 when the secret is missing or wrong — checked before the body is read for every format
  *   that carries it in a header or the URL; GitHub's signature needs the body, read under the limit;
  * - 413 when the body (declared or streamed) passes `maxBodyBytes`, 408 when it does not arrive
- *   within `bodyTimeoutMs`; the rest of such a body is never read: the connection stops reading,
- *   is half-closed after the answer, and destroyed REJECT_LINGER_MS later;
+ *   within `bodyTimeoutMs`; the rest of such a body is never read: the connection stops reading
+ *   and is closed once the answer is written (Connection: close);
  * - 400 when the body is not the format's JSON.
  * The secret is never logged, echoed or counted; nor is the request URL (it may carry `?token=`).
  *
@@ -33,8 +33,6 @@ import { webhookMetrics, type WebhookMetrics, type WebhookResult } from './metri
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
 /** How long a sender may take to deliver its body once the headers are in. */
 export const BODY_TIMEOUT_MS = 10_000;
-/** After refusing a request whose body was not read: time for the sender to read the answer before the connection is destroyed. */
-export const REJECT_LINGER_MS = 2000;
 /** Mirrors with receipts awaiting a reconcile; past this, new keys are not timed (the sync still happens). */
 export const MAX_PENDING_RECEIPTS = 10_000;
 /** Receipts kept per mirror awaiting its reconcile; past this the newest replaces the last one. */
@@ -50,7 +48,6 @@ export interface WebhookReceiverOptions {
   metrics?: Pick<Metrics, 'registry'>;
   maxBodyBytes?: number;
   bodyTimeoutMs?: number;
-  rejectLingerMs?: number;
   /** Clock for receipt times (ms). */
   now?: () => number;
   /** False: answer 503 (e.g. not the leader, or shutting down). Default always true. */
@@ -72,7 +69,6 @@ type BodyResult = { ok: true; body: Buffer } | { ok: false; why: 'too_large' | '
 export function createWebhookReceiver(o: WebhookReceiverOptions): WebhookReceiver {
   const maxBodyBytes = o.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const bodyTimeoutMs = o.bodyTimeoutMs ?? BODY_TIMEOUT_MS;
-  const lingerMs = o.rejectLingerMs ?? REJECT_LINGER_MS;
   const now = o.now ?? Date.now;
   const metrics: WebhookMetrics | undefined = o.metrics ? webhookMetrics(o.metrics) : undefined;
   const receipts = new Map<string, number[]>();
@@ -88,22 +84,16 @@ export function createWebhookReceiver(o: WebhookReceiverOptions): WebhookReceive
   }
 
   /**
-   * Answers without reading (more of) the body: the socket stops reading, the answer is flushed
-   * and followed by a FIN, and the connection is destroyed when the sender closes or after the
-   * linger time — unread bytes stay in kernel buffers and flow control stops the sender.
+   * Answers without reading (more of) the body: the socket stops reading, and with
+   * `Connection: close` Node closes it as soon as the answer is written (unread bytes are
+   * discarded by the kernel, not read into this process).
    */
   function refuse(req: IncomingMessage, res: ServerResponse, status: number, body: Record<string, unknown>, headers: Record<string, string> = {}): void {
-    const socket = req.socket;
-    socket.pause();
+    req.socket.pause();
     req.pause();
     const text = JSON.stringify(body) + '\n';
     res.writeHead(status, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(text)), connection: 'close', ...headers });
-    res.end(text, () => {
-      socket.end();
-      const t = setTimeout(() => socket.destroy(), lingerMs);
-      t.unref();
-      socket.once('close', () => clearTimeout(t));
-    });
+    res.end(text);
   }
 
   function readBody(req: IncomingMessage): Promise<BodyResult> {

@@ -12,6 +12,8 @@ import type { WebhookReceiver } from './receiver.js';
 export const HEADERS_TIMEOUT_MS = 10_000;
 /** Time for a whole request, headers and body (the receiver bounds the body on its own too). */
 export const REQUEST_TIMEOUT_MS = 30_000;
+/** How often Node looks for connections past those timeouts (its default, 30 s, would let them run long). */
+export const CONNECTIONS_CHECK_MS = 1000;
 
 export interface WebhookServerHandle {
   /** `host:port` bound. */
@@ -21,9 +23,25 @@ export interface WebhookServerHandle {
   close(): Promise<void>;
 }
 
-export async function startWebhookServer(o: { addr: string; receiver: Pick<WebhookReceiver, 'handle'> }): Promise<WebhookServerHandle> {
+export interface WebhookServerOptions {
+  /** `:8443`, `127.0.0.1:0`, `[::1]:9000`, or a bare port (as --metrics-addr). */
+  addr: string;
+  receiver: Pick<WebhookReceiver, 'handle'>;
+  /** Tests shorten these; the defaults are HEADERS_TIMEOUT_MS and REQUEST_TIMEOUT_MS. */
+  headersTimeoutMs?: number;
+  requestTimeoutMs?: number;
+}
+
+export async function startWebhookServer(o: WebhookServerOptions): Promise<WebhookServerHandle> {
   const { host, port } = parseListenAddr(o.addr);
-  const server = http.createServer({ headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS }, o.receiver.handle);
+  const server = http.createServer(
+    {
+      headersTimeout: o.headersTimeoutMs ?? HEADERS_TIMEOUT_MS,
+      requestTimeout: o.requestTimeoutMs ?? REQUEST_TIMEOUT_MS,
+      connectionsCheckingInterval: CONNECTIONS_CHECK_MS,
+    },
+    o.receiver.handle,
+  );
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {
