@@ -46,6 +46,9 @@ import {
   type TargetReport,
 } from './reconciler.js';
 
+/** The longest delay setTimeout honours. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 export interface ReconcilerOptions {
   metrics?: Metrics;
   /** Shared knowledge of which repos hold which blobs/images (the controller feeds it from statuses). */
@@ -102,7 +105,8 @@ export function createReconciler(o: ReconcilerOptions = {}): MirrorReconciler {
   const clients = new Map<string, RegistryClient>();
   const log = o.log ?? silentLogger;
   const claims = o.claims ?? new TargetClaims();
-  const reconcileTimeoutMs = o.reconcileTimeoutMs ?? DEFAULT_RECONCILE_TIMEOUT_MS;
+  // setTimeout fires at once past 2^31-1 ms (~24.8 days): a longer limit is as good as none.
+  const reconcileTimeoutMs = Math.min(o.reconcileTimeoutMs ?? DEFAULT_RECONCILE_TIMEOUT_MS, MAX_TIMER_MS);
 
   const cloud = new CloudCredentialCache(o.cloud);
   const certsDirs = o.certsDirs ?? DEFAULT_CERTS_DIRS;

@@ -150,6 +150,16 @@ describe('per-reconcile deadline (trickling registry)', function () {
     assert.deepEqual(order, ['slow:retry', 'ok:synced']);
   });
 
+  it('a limit past what setTimeout can hold (--reconcile-timeout 999999h) does not fire at once', async () => {
+    const long = createReconciler({ reconcileTimeoutMs: 999_999 * 3600_000 });
+    try {
+      const r = await long.reconcile(healthy('long'), ctx);
+      assert.equal(r.outcome, 'synced', r.message);
+    } finally {
+      await long.close();
+    }
+  });
+
   it('defaults to 30 minutes', () => {
     assert.equal(DEFAULT_RECONCILE_TIMEOUT_MS, 30 * 60_000);
   });
