@@ -23,7 +23,8 @@ import { CredentialsNotFoundError, type ReconcileContext, type ReconcileResult, 
 import { ConditionType, GROUP, PLURAL, VERSION, mirrorKey, type CloudProvider, type ImageMirror, type ImageMirrorStatus } from '../mirror/types.js';
 import type { MirrorReconciler } from '../mirror/reconcile.js';
 import { POLICY_PLURAL, validatePolicy, type ImageMirrorPolicy } from '../mirror/policy.js';
-import { WorkQueue, type BackoffOptions } from '../queue/work-queue.js';
+import type { BackoffOptions } from '../queue/work-queue.js';
+import { createWorkLoop, type StatusWriteResult } from '../runtime/loop.js';
 import { EventRecorder } from './events.js';
 import { LeaderElector } from './leader-election.js';
 import { Reflector, errorLine } from './reflector.js';
@@ -66,6 +67,8 @@ export interface ControllerOptions {
    * so the blob-location cache learns where images live across restarts.
    */
   onImageLocation?: (registry: string, repository: string, digest: string) => void;
+  /** After each synced reconcile of key (started at startedAt, targets written at `at`, ms). */
+  onSynced?: (key: string, at: number, startedAt: number) => void;
   log?: Logger;
   /** Per-key retry backoff. Default 1 s → 5 min. */
   backoff?: BackoffOptions;
@@ -119,10 +122,8 @@ export async function runController(o: ControllerOptions): Promise<ControllerHan
   const identity = o.identity ?? `${hostname()}_${randomUUID().slice(0, 8)}`;
   const statusWriter = new StatusWriter(kc);
   const events = o.events === false ? undefined : new EventRecorder({ kubeconfig: kc, instance: identity, log });
-  const jitter = o.resyncJitter ?? 0.1;
   const watchTimeoutSeconds = o.watchTimeoutSeconds ?? 300;
   let stopped = false;
-  let queue: WorkQueue | undefined;
   let stoppingWorkers: Promise<void> | undefined;
 
   const nsKey = (ns: string | undefined): string => ns ?? '*';
@@ -146,15 +147,6 @@ export async function runController(o: ControllerOptions): Promise<ControllerHan
     return [...mirrorReflectors.values()].flatMap((r) => r.list());
   }
 
-  function updateMirrorsGauge(): void {
-    const counts: Record<string, number> = { True: 0, False: 0, Unknown: 0 };
-    for (const m of allMirrors()) {
-      const ready = m.status?.conditions?.find((c) => c.type === ConditionType.Ready)?.status ?? 'Unknown';
-      counts[ready] = (counts[ready] ?? 0) + 1;
-    }
-    for (const [ready, n] of Object.entries(counts)) o.metrics.mirrors.set({ ready }, n);
-  }
-
   function learnLocations(status: ImageMirrorStatus | undefined, prev?: ImageMirrorStatus): void {
     if (!o.onImageLocation || !status?.targets?.length) return;
     if (prev && JSON.stringify(prev.targets) === JSON.stringify(status.targets)) return;
@@ -169,7 +161,43 @@ export async function runController(o: ControllerOptions): Promise<ControllerHan
     }
   }
 
-  const enqueue = (key: string): void => queue?.add(key);
+  const loop = createWorkLoop({
+    reconciler: o.reconciler,
+    metrics: o.metrics,
+    log,
+    concurrency: o.concurrency,
+    backoff: o.backoff,
+    resyncJitter: o.resyncJitter,
+    onSynced: o.onSynced,
+    store: {
+      get: (key) => {
+        const m = getMirror(key);
+        return m && !m.metadata.deletionTimestamp ? m : undefined;
+      },
+      list: () => allMirrors().filter((m) => !m.metadata.deletionTimestamp),
+      statuses: () => allMirrors().map((m) => m.status),
+      context: (m, signal) => {
+        const own = m.metadata.namespace ?? 'default';
+        return {
+          credentials: async (ns, ref) => {
+            if (ref?.secretName && ns !== own)
+              throw new CredentialsNotFoundError(`secret ${ns}/${ref.secretName} is outside the mirror's namespace ${own}`);
+            return secrets.credentials(own, ref);
+          },
+          signal,
+          policies,
+          requirePolicy: o.requirePolicy,
+          cloudProviders: o.cloudCredentials ?? [],
+          allowCloudProviderHint: cloudCredentialsHint,
+        };
+      },
+      // Suspended: the status is left as it was (nothing is written when nothing changed).
+      writeStatus: (m, result): Promise<StatusWriteResult> => statusWriter.write(m, result.status),
+      afterWrite: (m, result) => recordEvent(m, result),
+    },
+  });
+  const updateMirrorsGauge = (): void => loop.refreshReadyGauge();
+  const enqueue = (key: string): void => loop.add(key);
 
   // Policies: cluster-wide, whatever namespaces are watched (they are cluster-scoped).
   type PolicyObject = { apiVersion?: string; kind?: string; metadata?: { name?: string; namespace?: string; resourceVersion?: string } };
@@ -250,8 +278,7 @@ export async function runController(o: ControllerOptions): Promise<ControllerHan
             const key = mirrorKey(m);
             secrets.untrack(key);
             o.reconciler.forget?.(key);
-            queue?.forget(key);
-            queue?.cancelDelayed(key);
+            loop.drop(key);
             updateMirrorsGauge();
           },
         },
@@ -282,90 +309,8 @@ export async function runController(o: ControllerOptions): Promise<ControllerHan
   for (const r of reflectors) r.start();
   const synced = Promise.all(reflectors.map((r) => r.waitForSync())).then(() => undefined);
 
-  async function work(key: string, signal: AbortSignal): Promise<void> {
-    const q = queue;
-    if (!q) return;
-    const m = getMirror(key);
-    if (!m || m.metadata.deletionTimestamp) {
-      q.forget(key);
-      o.reconciler.forget?.(key);
-      return;
-    }
-    const own = m.metadata.namespace ?? 'default';
-    const ctx: ReconcileContext = {
-      credentials: async (ns, ref) => {
-        if (ref?.secretName && ns !== own)
-          throw new CredentialsNotFoundError(`secret ${ns}/${ref.secretName} is outside the mirror's namespace ${own}`);
-        return secrets.credentials(own, ref);
-      },
-      signal,
-      policies,
-      requirePolicy: o.requirePolicy,
-      cloudProviders: o.cloudCredentials ?? [],
-      allowCloudProviderHint: cloudCredentialsHint,
-    };
-    const mlog = log.child({ mirror: key });
-    let result: ReconcileResult;
-    try {
-      result = await o.reconciler.reconcile(m, ctx);
-    } catch (err) {
-      o.metrics.reconciles.inc({ result: 'error' });
-      const delay = q.addRateLimited(key);
-      mlog.error(`reconcile failed: ${errorLine(err)}; retrying in ${Math.round(delay / 1000)} s`);
-      return;
-    }
-    if (result.outcome === 'suspended') {
-      o.metrics.reconciles.inc({ result: 'success' });
-      q.forget(key);
-      return;
-    }
-    try {
-      const written = await statusWriter.write(m, result.status);
-      if (written === 'gone') {
-        // Deleted while it ran: the delete event may have come first, so let go of what it claimed.
-        q.forget(key);
-        o.reconciler.forget?.(key);
-        return;
-      }
-      if (written === 'conflict') {
-        // The object changed since we read it; its event brings the new version.
-        o.metrics.reconciles.inc({ result: 'requeue' });
-        q.addRateLimited(key);
-        mlog.debug('status write conflicted with a newer version; requeued');
-        return;
-      }
-    } catch (err) {
-      o.metrics.reconciles.inc({ result: 'error' });
-      q.addRateLimited(key);
-      mlog.error(errorLine(err));
-      return;
-    }
-    await recordEvent(m, result);
-    switch (result.outcome) {
-      case 'synced': {
-        o.metrics.reconciles.inc({ result: 'success' });
-        q.forget(key);
-        const base = result.requeueAfterMs ?? 10 * 60_000;
-        q.addAfter(key, Math.round(base * (1 - jitter + 2 * jitter * Math.random())));
-        mlog.debug(`synced: ${result.message}`);
-        break;
-      }
-      case 'retry': {
-        o.metrics.reconciles.inc({ result: 'error' });
-        const delay = q.addRateLimited(key);
-        mlog.warn(`${result.reason}: ${result.message}; retrying in ${Math.round(delay / 1000)} s`);
-        break;
-      }
-      case 'stalled':
-        o.metrics.reconciles.inc({ result: 'error' });
-        q.forget(key);
-        mlog.warn(`${result.reason}: ${result.message}; not retrying until the spec changes`);
-        break;
-    }
-  }
-
   async function recordEvent(m: ImageMirror, r: ReconcileResult): Promise<void> {
-    if (!events) return;
+    if (!events || r.outcome === 'suspended') return;
     if (r.outcome === 'synced') {
       const warned = r.targets.filter((t) => t.warning);
       if (warned.length > 0) {
@@ -383,23 +328,18 @@ export async function runController(o: ControllerOptions): Promise<ControllerHan
   }
 
   async function startWorkers(): Promise<void> {
-    if (stopped || queue) return;
+    if (stopped || loop.running) return;
     await stoppingWorkers;
     await synced;
-    if (stopped || (elector && !elector.isLeader)) return;
-    const q = new WorkQueue({ backoff: o.backoff, onDepth: (d) => o.metrics.workqueueDepth.set(d) });
-    queue = q;
-    for (const m of allMirrors()) q.add(mirrorKey(m));
-    q.run(o.concurrency ?? 4, work, (key, err) => log.error(`worker for ${key} failed: ${errorLine(err)}`));
-    log.info(`workers started (${o.concurrency ?? 4}), ${q.length} mirrors queued`);
+    if (stopped || loop.running || (elector && !elector.isLeader)) return;
+    loop.start();
+    for (const m of allMirrors()) loop.add(mirrorKey(m));
+    log.info(`workers started (${o.concurrency ?? 4}), ${loop.queue?.length ?? 0} mirrors queued`);
   }
 
   function stopWorkers(): Promise<void> {
-    const q = queue;
-    if (!q) return stoppingWorkers ?? Promise.resolve();
-    queue = undefined;
-    stoppingWorkers = q.shutdown({ graceMs: o.shutdownGraceMs ?? 30_000 }).then((r) => {
-      o.metrics.workqueueDepth.set(0);
+    if (!loop.running) return stoppingWorkers ?? Promise.resolve();
+    stoppingWorkers = loop.stop(o.shutdownGraceMs ?? 30_000).then((r) => {
       if (!r.drained) log.warn(`shutdown: in-flight reconciles aborted after the grace period${r.abandoned.length ? `: ${r.abandoned.join(', ')}` : ''}`);
     });
     return stoppingWorkers;

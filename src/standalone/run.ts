@@ -11,11 +11,11 @@ import { watch, type FSWatcher } from 'node:fs';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { dirname, join, relative, resolve, isAbsolute } from 'node:path';
-import { WorkQueue } from '../queue/work-queue.js';
+import { createWorkLoop } from '../runtime/loop.js';
 import { Metrics } from '../metrics.js';
 import { createReconciler } from '../mirror/reconcile.js';
 import type { ImageMirrorPolicy } from '../mirror/policy.js';
-import { ConditionType, Reason, type ImageMirror, type ImageMirrorStatus } from '../mirror/types.js';
+import { ConditionType, Reason, mirrorKey, type ImageMirror, type ImageMirrorStatus } from '../mirror/types.js';
 import { setCondition } from '../mirror/conditions.js';
 import { loadDockerConfigFile, defaultDockerConfigPath, type DockerConfig } from '../oci/docker-config.js';
 import { describeError } from '../oci/errors.js';
@@ -38,6 +38,8 @@ export interface RunOptions {
   registryConnections?: number;
   /** --certs-dir: replaces the default certs directories. */
   certsDir?: string;
+  /** --registry-qps / --registry-quota-floor: one budget shared by every registry client. */
+  rateLimit?: { qps?: number; floor?: number };
   log?: Logger;
   metrics?: Metrics;
   /** Debounce for bursts of file events (editors write several times). */
@@ -92,7 +94,7 @@ export async function startRun(o: RunOptions): Promise<RunHandle> {
     metrics,
     log,
     blobConcurrency: o.blobConcurrency,
-    client: { connections: o.registryConnections },
+    client: { connections: o.registryConnections, ...(o.rateLimit ? { rateLimit: o.rateLimit } : {}) },
     reconcileTimeoutMs: o.reconcileTimeoutMs,
     ...(o.certsDir ? { certsDirs: [o.certsDir] } : {}),
     // The operator's own host: an `az login` (or GitHub's azure/login) counts as an Azure identity.
@@ -104,7 +106,6 @@ export async function startRun(o: RunOptions): Promise<RunHandle> {
   let policies: ImageMirrorPolicy[] = [];
   let dockerConfig: DockerConfig | undefined;
   let loadedOnce = false;
-  const queue = new WorkQueue({ backoff: o.backoff, onDepth: (d) => metrics.workqueueDepth.set(d) });
 
   const writeStatus = async (key: string, state: MirrorState): Promise<void> => {
     const file = statusFilePath(statusDir, key);
@@ -112,14 +113,48 @@ export async function startRun(o: RunOptions): Promise<RunHandle> {
     await rename(`${file}.tmp`, file);
   };
 
-  const updateReadyGauge = (): void => {
-    const counts = { True: 0, False: 0, Unknown: 0 };
-    for (const e of entries.values()) {
-      const ready = e.status.conditions?.find((c) => c.type === 'Ready')?.status ?? 'Unknown';
-      counts[ready]++;
-    }
-    for (const [ready, n] of Object.entries(counts)) metrics.mirrors.set({ ready }, n);
-  };
+  const credentialsFor = () => fileCredentials(secrets, dockerConfig);
+
+  const loop = createWorkLoop({
+    reconciler,
+    metrics,
+    log,
+    concurrency: o.concurrency,
+    backoff: o.backoff,
+    syncedLogLevel: 'info',
+    store: {
+      get: (key) => {
+        const entry = entries.get(key);
+        // The entry's status is the one to build on: the spec's object is shared by versions.
+        return entry?.mirror ? { ...entry.mirror, status: entry.status } : undefined;
+      },
+      list: () => [...entries.values()].flatMap((e) => (e.mirror ? [e.mirror] : [])),
+      statuses: () => [...entries.values()].map((e) => e.status),
+      context: (_m, signal) => ({ credentials: credentialsFor(), signal, policies, requirePolicy: o.requirePolicy }),
+      settle: async (key) => {
+        const entry = entries.get(key);
+        if (!entry || entry.mirror) return false;
+        const now = new Date();
+        const message = entry.error ?? 'invalid ImageMirror';
+        let conditions = setCondition(entry.status.conditions, { type: ConditionType.Ready, status: 'False', reason: Reason.InvalidSpec, message }, now);
+        conditions = setCondition(conditions, { type: ConditionType.Stalled, status: 'True', reason: Reason.InvalidSpec, message }, now);
+        entry.status = { ...entry.status, conditions };
+        await writeStatus(key, { source: entry.source, status: entry.status, error: entry.error });
+        return true;
+      },
+      writeStatus: async (m, r) => {
+        const key = mirrorKey(m);
+        const entry = entries.get(key);
+        // The file changed while we worked (the new version is queued), or the mirror was removed.
+        if (!entry) return 'gone';
+        if (entry.generation !== m.metadata.generation || entry.mirror?.spec !== m.spec) return 'superseded';
+        entry.status = r.status;
+        await writeStatus(key, { source: entry.source, status: entry.status });
+        return 'written';
+      },
+    },
+  });
+  const updateReadyGauge = (): void => loop.refreshReadyGauge();
 
   const reload = async (): Promise<void> => {
     try {
@@ -141,8 +176,7 @@ export async function startRun(o: RunOptions): Promise<RunHandle> {
     // Removals first, in one go: a mirror added in the same change may want a tag a removed one held.
     for (const key of removed) {
       entries.delete(key);
-      queue.forget(key);
-      queue.cancelDelayed(key);
+      loop.drop(key);
       // Its target tags are free for another mirror to claim.
       reconciler.forget(key);
     }
@@ -167,9 +201,8 @@ export async function startRun(o: RunOptions): Promise<RunHandle> {
       };
       entries.set(key, entry);
       if (m.error !== undefined) log.error('invalid ImageMirror', { source: m.source, error: m.error });
-      queue.forget(key);
-      queue.cancelDelayed(key);
-      queue.add(key);
+      loop.drop(key);
+      loop.add(key);
     }
     for (const key of removed) {
       await rm(statusFilePath(statusDir, key), { force: true });
@@ -179,46 +212,7 @@ export async function startRun(o: RunOptions): Promise<RunHandle> {
     updateReadyGauge();
   };
 
-  const credentialsFor = () => fileCredentials(secrets, dockerConfig);
-
-  queue.run(Math.max(1, o.concurrency ?? 4), async (key, signal) => {
-    const entry = entries.get(key);
-    if (!entry) return;
-    if (!entry.mirror) {
-      const now = new Date();
-      const message = entry.error ?? 'invalid ImageMirror';
-      let conditions = setCondition(entry.status.conditions, { type: ConditionType.Ready, status: 'False', reason: Reason.InvalidSpec, message }, now);
-      conditions = setCondition(conditions, { type: ConditionType.Stalled, status: 'True', reason: Reason.InvalidSpec, message }, now);
-      entry.status = { ...entry.status, conditions };
-      await writeStatus(key, { source: entry.source, status: entry.status, error: entry.error });
-      updateReadyGauge();
-      return;
-    }
-    const mirror: ImageMirror = { ...entry.mirror, status: entry.status };
-    const r = await reconciler.reconcile(mirror, { credentials: credentialsFor(), signal, policies, requirePolicy: o.requirePolicy });
-    if (entries.get(key) !== entry) {
-      // The file changed while we worked: the new entry is queued; or the mirror was removed, and
-      // tags this reconcile claimed after the removal released them must be released again.
-      if (!entries.has(key)) reconciler.forget(key);
-      return;
-    }
-    entry.status = r.status;
-    metrics.reconciles.inc({ result: r.outcome === 'synced' || r.outcome === 'suspended' ? 'success' : 'error' });
-    await writeStatus(key, { source: entry.source, status: entry.status });
-    updateReadyGauge();
-    log.info(r.outcome === 'synced' ? 'synced' : 'not synced', { mirror: key, reason: r.reason, message: r.message });
-    switch (r.outcome) {
-      case 'synced':
-        queue.forget(key);
-        queue.addAfter(key, jitter(r.requeueAfterMs ?? 600_000));
-        break;
-      case 'retry':
-        queue.addRateLimited(key);
-        break;
-      default:
-        queue.forget(key);
-    }
-  });
+  loop.start();
 
   await reload();
 
@@ -257,7 +251,7 @@ export async function startRun(o: RunOptions): Promise<RunHandle> {
     stop: async (graceMs = 30_000) => {
       watcher.close();
       clearTimeout(timer);
-      await queue.shutdown({ graceMs });
+      await loop.stop(graceMs);
       await server?.close();
       await closeWithin(() => reconciler.close());
     },
@@ -268,7 +262,3 @@ function hash(v: unknown): string {
   return createHash('sha256').update(JSON.stringify(v) ?? '').digest('hex');
 }
 
-/** ±10 %, so mirrors created together do not resync in lockstep. */
-function jitter(ms: number): number {
-  return Math.round(ms * (0.9 + Math.random() * 0.2));
-}
