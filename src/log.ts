@@ -15,6 +15,8 @@ export interface Logger {
   info(msg: string, fields?: Record<string, unknown>): void;
   debug(msg: string, fields?: Record<string, unknown>): void;
   child(fields: Record<string, unknown>): Logger;
+  /** Whether `level` is written: callers skip building what would be dropped (a line per request at debug). */
+  isLevelEnabled?(level: LogLevel): boolean;
 }
 
 /** Redacts the message and every field value (string or nested) of a log entry. */
@@ -54,6 +56,7 @@ function wrap(w: winston.Logger): Logger {
     info: (m, f) => void w.info(m, f),
     debug: (m, f) => void w.debug(m, f),
     child: (fields) => wrap(w.child(fields)),
+    isLevelEnabled: (level) => w.isLevelEnabled(level),
   };
 }
 
@@ -64,4 +67,5 @@ export const silentLogger: Logger = {
   info: () => {},
   debug: () => {},
   child: () => silentLogger,
+  isLevelEnabled: () => false,
 };

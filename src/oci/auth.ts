@@ -19,6 +19,7 @@ import type { Readable } from 'node:stream';
 import { request, type Dispatcher } from 'undici';
 import { credentialAccount, rememberCredential, type Credential, type CredentialProvider } from './credentials.js';
 import { OciError, isOciError, type OciErrorCode } from './errors.js';
+import { elapsedMs, traceUrl, type RequestEvent } from './http.js';
 import { registerSecret } from './redact.js';
 import { isLoopbackRegistry } from './reference.js';
 
@@ -114,6 +115,16 @@ export function repositoryScope(repository: string, actions: Array<'pull' | 'pus
   return `repository:${repository}:${actions.join(',')}`;
 }
 
+/**
+ * One request to a token endpoint, for a trace. `url` is the realm with the query we sent, every
+ * value but `service` and `scope` hidden (never `account`); the form of a POST (a refresh token)
+ * and the Authorization header are never part of it.
+ */
+export interface TokenRequestEvent extends Omit<RequestEvent, 'rateLimit'> {
+  /** The realm without its query string. */
+  realm: string;
+}
+
 export interface AuthenticatorOptions {
   /** Canonical registry host, used for credential lookup and in messages. */
   registry: string;
@@ -122,6 +133,8 @@ export interface AuthenticatorOptions {
   /** Milliseconds since the epoch; tests move time forward to exercise renewal. */
   now?: () => number;
   onTokenRequest?: (e: { realm: string; status: number | 'error' }) => void;
+  /** Every token request with what a trace shows of it (method, URL, status, bytes, time). */
+  onRequest?: (e: TokenRequestEvent) => void;
   /** Allow sending credentials to a plain-HTTP token realm on a non-loopback host (the mirror's `insecure: true`). */
   insecure?: boolean;
   /** OAuth2 `client_id` (default `image-mirror-controller`). */
@@ -232,6 +245,7 @@ export class Authenticator {
   private readonly dispatcher: Dispatcher | undefined;
   private readonly now: () => number;
   private readonly onTokenRequest: AuthenticatorOptions['onTokenRequest'];
+  private readonly onRequest: AuthenticatorOptions['onRequest'];
   private readonly insecure: boolean;
   private readonly clientId: string;
   private timeoutMs: number;
@@ -254,6 +268,7 @@ export class Authenticator {
     this.dispatcher = o.dispatcher;
     this.now = o.now ?? Date.now;
     this.onTokenRequest = o.onTokenRequest;
+    this.onRequest = o.onRequest;
     this.insecure = o.insecure ?? false;
     this.clientId = o.clientId ?? 'image-mirror-controller';
     this.timeoutMs = o.timeoutMs ?? TOKEN_DEADLINE_MS;
@@ -471,6 +486,9 @@ export class Authenticator {
     }, this.timeoutMs);
     let status: number | 'error' = 'error';
     let lost = false;
+    const started = performance.now();
+    let ms: number | undefined;
+    let bytes: number | undefined;
     try {
       const pending = request(u, { method, headers, body: payload, dispatcher: this.dispatcher, signal: deadline.signal });
       pending.then(
@@ -487,9 +505,11 @@ export class Authenticator {
         throw e;
       });
       status = res.statusCode;
+      ms = elapsedMs(started);
       const text = await readTokenBody(res.body, header(res.headers, 'content-length'), this.maxResponseBytes, () =>
         this.fail('PROTOCOL', `${where}: response larger than ${this.maxResponseBytes} bytes`),
       );
+      bytes = Buffer.byteLength(text, 'utf8');
       return { status: res.statusCode, text };
     } catch (e) {
       status = 'error';
@@ -501,6 +521,7 @@ export class Authenticator {
     } finally {
       clearTimeout(timer);
       this.onTokenRequest?.({ realm: label, status });
+      this.onRequest?.({ registry: this.registry, method, url: traceUrl(u), status, ...(bytes !== undefined ? { bytes } : {}), ms: ms ?? elapsedMs(started), realm: label });
     }
   }
 }

@@ -23,10 +23,49 @@ import { parseRetryAfter } from './retry.js';
 export interface RequestEvent {
   registry: string;
   method: string;
+  /** What was requested, fit for a log: see traceUrl. */
+  url: string;
   status: number | 'error';
+  /** The request body sent, else the size of the answer's body as announced (Content-Length). */
   bytes?: number;
+  /** From sending the request to its answer's headers (or to the failure), in ms. */
+  ms: number;
   /** The quota the registry reported with this answer (Docker Hub's `ratelimit-*` headers). */
   rateLimit?: Quota;
+}
+
+/**
+ * Query parameters whose values a trace shows: the distribution API's own, which name tags,
+ * digests and repositories. Every other value is replaced, because registries and the storage
+ * they redirect to put secrets there: distribution's upload `_state` (a signed session token),
+ * S3/GCS/Azure presigned signatures (`X-Amz-Signature`, `sig`, `se`…), `access_token`, a token
+ * request's `account`. A list of what is safe cannot miss a vendor's new secret; a list of
+ * what is secret could.
+ */
+export const TRACED_QUERY_PARAMS: ReadonlySet<string> = new Set(['n', 'last', 'digest', 'mount', 'from', 'artifactType', 'service', 'scope']);
+
+/** What a trace prints for a value it hides (the redaction marker, so logs read the same everywhere). */
+const HIDDEN = '[REDACTED]';
+
+/** Escapes only what would make a traced query ambiguous or span lines; the rest stays readable. */
+function traceEscape(s: string): string {
+  return s.replace(/[\s&=#%\x00-\x1f\x7f]/g, (c) => encodeURIComponent(c));
+}
+
+/**
+ * A request URL fit for a log line: path and query, plus scheme and host when it is not on
+ * `origin` (an upload Location on a storage host, a token realm). Never user:password, never the
+ * fragment, and query values only for TRACED_QUERY_PARAMS.
+ */
+export function traceUrl(u: URL, origin?: string): string {
+  const query = [...u.searchParams].map(([k, v]) => `${traceEscape(k)}=${TRACED_QUERY_PARAMS.has(k) ? traceEscape(v) : HIDDEN}`);
+  const path = u.pathname + (query.length > 0 ? `?${query.join('&')}` : '');
+  return u.origin === origin ? path : `${u.protocol}//${u.host}${path}`;
+}
+
+/** Milliseconds since `started` (a performance.now() reading), to 0.1 ms. */
+export function elapsedMs(started: number): number {
+  return Math.round((performance.now() - started) * 10) / 10;
 }
 
 /** Total deadline for a bounded exchange, from sending the request to the last body byte. */
@@ -150,14 +189,17 @@ export class Transport {
   private async probeScheme(): Promise<'https' | 'http'> {
     const guard = new RequestGuard(this.registry, `GET /v2/ on ${this.registry}`, this.limits);
     guard.deadline(this.limits.requestMs, 'no complete response');
+    const started = performance.now();
     try {
       const r = await guard.race(this.agent.request({ origin: `https://${this.registry}`, path: '/v2/', method: 'GET', headers: this.baseHeaders(), signal: guard.signal }));
+      const ms = elapsedMs(started);
       await r.body.dump();
-      this.o.onRequest?.({ registry: this.registry, method: 'GET', status: r.statusCode });
+      this.o.onRequest?.({ registry: this.registry, method: 'GET', url: '/v2/', status: r.statusCode, ms });
       return 'https';
     } catch (e) {
       const code = (e as { code?: string }).code ?? '';
       if (!guard.error && (TLS_MISMATCH.has(code) || /wrong version number|packet length too long/i.test(String(e)))) return 'http';
+      this.o.onRequest?.({ registry: this.registry, method: 'GET', url: '/v2/', status: 'error', ms: elapsedMs(started) });
       this.scheme = undefined;
       throw guard.error ?? transportError(e, this.registry, 'GET /v2/');
     } finally {
@@ -170,7 +212,10 @@ export class Transport {
   }
 
   async send(req: HttpRequest): Promise<HttpResponse> {
-    const url = new URL(req.url, (await this.baseUrl()) + '/');
+    const base = await this.baseUrl();
+    const url = new URL(req.url, base + '/');
+    // `https://host:443` has origin `https://host`: compare origins, not strings.
+    const origin = new URL(base).origin;
     const dispatcher = req.followRedirects ? this.redirecting : this.direct;
     const headers = { ...this.baseHeaders(), ...req.headers };
     const kind = transferKind(req, url);
@@ -178,6 +223,7 @@ export class Transport {
     let body = req.body ?? null;
     if (kind === 'upload' && body) body = guard.meterUpload(body);
     else guard.deadline(this.limits.requestMs, kind === 'download' ? 'no response' : 'no complete response');
+    const started = performance.now();
     try {
       const r = await guard.race(dispatcher.request({
         origin: url.origin,
@@ -192,11 +238,23 @@ export class Transport {
         reset: false,
         ...(kind === 'download' ? { [METER]: guard.meter } : {}),
       } as Dispatcher.RequestOptions));
+      const ms = elapsedMs(started);
       guard.onResponse(r.body as Readable, kind);
-      const len = r.headers['content-length'];
-      const respBytes = typeof len === 'string' ? Number(len) : undefined;
-      const rateLimit = parseQuota(r.headers);
-      this.o.onRequest?.({ registry: this.registry, method: req.method, status: r.statusCode, bytes: req.bodyBytes ?? respBytes, ...(rateLimit ? { rateLimit } : {}) });
+      if (this.o.onRequest) {
+        const len = r.headers['content-length'];
+        const respBytes = typeof len === 'string' && /^\d+$/.test(len) ? Number(len) : undefined;
+        const bytes = req.bodyBytes ?? respBytes;
+        const rateLimit = parseQuota(r.headers);
+        this.o.onRequest({
+          registry: this.registry,
+          method: req.method,
+          url: traceUrl(url, origin),
+          status: r.statusCode,
+          ...(bytes !== undefined ? { bytes } : {}),
+          ms,
+          ...(rateLimit ? { rateLimit } : {}),
+        });
+      }
       // The redirect handler lists every URL requested, the answering one last.
       const history = (r.context as { history?: unknown[] } | undefined)?.history;
       const last = Array.isArray(history) ? history[history.length - 1] : undefined;
@@ -204,7 +262,7 @@ export class Transport {
       return { status: r.statusCode, headers: r.headers, body: r.body as HttpResponse['body'], url, redirected };
     } catch (e) {
       guard.close();
-      this.o.onRequest?.({ registry: this.registry, method: req.method, status: 'error' });
+      this.o.onRequest?.({ registry: this.registry, method: req.method, url: traceUrl(url, origin), status: 'error', ms: elapsedMs(started) });
       throw guard.error ?? transportError(e, this.registry, `${req.method} ${url.pathname}`);
     }
   }

@@ -5,7 +5,7 @@
  * and in upload.ts.
  */
 import { Transform, type TransformCallback } from 'node:stream';
-import { Authenticator, repositoryScope } from './auth.js';
+import { Authenticator, repositoryScope, type TokenRequestEvent } from './auth.js';
 import type {
   BlobReader,
   CallOptions,
@@ -36,6 +36,7 @@ import { RegistrySession, type RequestOp } from './session.js';
 import { putBlob } from './upload.js';
 
 export type { RequestEvent } from './http.js';
+export type { TokenRequestEvent } from './auth.js';
 
 export type Capability = 'mount' | 'referrers_api';
 
@@ -43,7 +44,10 @@ export interface RegistryClientOptions {
   credentials?: CredentialProvider;
   /** Skip TLS verification, and use plain HTTP if the host speaks no TLS. */
   insecure?: boolean;
+  /** Every request to the registry, answered or failed (method, URL without secrets, status, bytes, time). */
   onRequest?: (e: RequestEvent) => void;
+  /** Every request to its token endpoint, the same way (the token and credentials are never in it). */
+  onTokenRequest?: (e: TokenRequestEvent) => void;
   onCapability?: (c: Capability, supported: boolean) => void;
   retry?: { attempts?: number; baseDelayMs?: number; maxDelayMs?: number };
   timeouts?: TransportTimeouts;
@@ -112,7 +116,13 @@ export class RegistryClient {
       connections: o.connections,
       userAgent: o.userAgent,
     });
-    const auth = new Authenticator({ registry, credentials: o.credentials ?? anonymous, dispatcher: transport.dispatcher, insecure: o.insecure });
+    const auth = new Authenticator({
+      registry,
+      credentials: o.credentials ?? anonymous,
+      dispatcher: transport.dispatcher,
+      insecure: o.insecure,
+      onRequest: o.onTokenRequest ? (e) => o.onTokenRequest!({ ...e, registry }) : undefined,
+    });
     const gate = limitsFor(o.rateLimit, this.clock).gate(registry);
     this.session = new RegistrySession(registry, apiHost, transport, auth, retryPolicy(o.retry), gate);
   }
