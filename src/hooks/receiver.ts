@@ -72,6 +72,7 @@ export function createWebhookReceiver(o: WebhookReceiverOptions): WebhookReceive
   const now = o.now ?? Date.now;
   const metrics: WebhookMetrics | undefined = o.metrics ? webhookMetrics(o.metrics) : undefined;
   const receipts = new Map<string, number[]>();
+  let warnedNoSecret = false;
 
   const count = (format: WebhookFormat, result: WebhookResult, n = 1): void => {
     if (n > 0) metrics?.events.inc({ format, result }, n);
@@ -188,7 +189,9 @@ export function createWebhookReceiver(o: WebhookReceiverOptions): WebhookReceive
     const key = secret();
     if (key === undefined) {
       count(format, 'unauthorized');
-      o.log?.warn('webhook refused: no shared secret configured', { format });
+      // Once: every request would say the same, and anyone can send requests.
+      if (!warnedNoSecret) o.log?.warn('webhook requests refused: no shared secret configured (empty or unreadable token file)');
+      warnedNoSecret = true;
       refuse(req, res, 401, { error: 'unauthorized' });
       return;
     }

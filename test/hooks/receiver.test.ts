@@ -144,6 +144,24 @@ describe('hooks: the receiver over HTTP', function () {
     });
   });
 
+  it('answers before enqueue runs: an enqueue that throws changes nothing for the sender', async () => {
+    const errors: string[] = [];
+    const log = { error: (m: string) => errors.push(m), warn: () => {}, info: () => {}, debug: () => {}, child: () => log };
+    let called!: () => void;
+    const enqueued = new Promise<void>((resolve) => (called = resolve));
+    const r = await rig({
+      log,
+      enqueue: () => {
+        called();
+        throw new Error('queue is shut down');
+      },
+    });
+    assert.equal((await r.post('/hooks/distribution', envelope(HOST, 'team/app', ['v1']), bearer)).status, 202);
+    await enqueued;
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    assert.deepEqual(errors, ['webhook enqueue failed']);
+  });
+
   describe('refusals that enqueue nothing', () => {
     it('401 for a wrong, missing or misplaced secret, and for a bad signature; counted unauthorized', async () => {
       const r = await rig();
@@ -239,7 +257,8 @@ describe('hooks: the receiver over HTTP', function () {
     };
 
     it('413 for a declared Content-Length over the limit, before any of the body is read', async () => {
-      const s = await inspectable({ maxBodyBytes: 64 * 1024 });
+      // A limit well above what arrives with the headers: reading up to it would show in bytesRead.
+      const s = await inspectable({ maxBodyBytes: 4 * MiB });
       try {
         const declared = 256 * MiB;
         const head = `POST /hooks/distribution HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TOKEN}\r\nContent-Type: application/json\r\nContent-Length: ${declared}`;

@@ -86,7 +86,7 @@ describe('hooks: notifications from a real registry', function () {
   it('a registry sending the wrong secret is refused (401) and enqueues nothing', async () => {
     const refused = new Promise<void>((resolve) => (on401 = resolve));
     await pushImage(badClient!.repository('team/app'), buildImage(), '9.9.9');
-    await refused;
+    await Promise.race([refused, new Promise((_, reject) => setTimeout(() => reject(new Error('no 401 within 5 s')), 5000).unref())]);
     // A push on the good registry afterwards: its enqueue comes after anything the 401s could have caused.
     await pushImage(client!.repository('team/other'), buildImage(), 'x1');
     await rec.waitFor('team/other', 1, 2000);
