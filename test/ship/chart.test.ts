@@ -3,7 +3,7 @@ import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Ajv } from 'ajv';
 import { parse } from 'yaml';
-import { CHART_DIR, REPO_ROOT, deploymentOf, find, renderChart, renderChartText, type K8sObject } from '../support/helm-render/render.js';
+import { CHART_DIR, REPO_ROOT, checkValues, deploymentOf, find, renderChart, renderChartText, type K8sObject } from '../support/helm-render/render.js';
 
 const KNOWN_KINDS = new Set([
   'v1/ServiceAccount',
@@ -31,8 +31,7 @@ describe('ship: Helm chart', function () {
 
   it('renders only known apiVersion/kind pairs, each with a name', async () => {
     const all = await renderChart({
-      values: { serviceMonitor: { enabled: true }, prometheusRule: { enabled: true }, dashboards: { enabled: true }, podDisruptionBudget: { enabled: true } },
-      apiVersions: [MONITORING],
+      values: { replicaCount: 2, serviceMonitor: { enabled: true }, prometheusRule: { enabled: true }, dashboards: { enabled: true }, podDisruptionBudget: { enabled: true } },
     });
     for (const o of [...defaults, ...all]) {
       assert.ok(KNOWN_KINDS.has(`${o.apiVersion}/${o.kind}`), `unexpected ${o.apiVersion}/${o.kind}`);
@@ -71,18 +70,97 @@ describe('ship: Helm chart', function () {
     assert.deepEqual((svc!.spec as { ports: unknown[] }).ports, [{ name: 'http-metrics', port: 8080, targetPort: 'http-metrics', protocol: 'TCP' }]);
   });
 
-  it('renders ServiceMonitor and PrometheusRule only when enabled and the cluster serves monitoring.coreos.com/v1', async () => {
+  it('renders ServiceMonitor and PrometheusRule whenever enabled, without asking .Capabilities (helm template, Argo CD)', async () => {
     const on = { serviceMonitor: { enabled: true, additionalLabels: { release: 'kube-prometheus-stack' } }, prometheusRule: { enabled: true } };
     const kinds = (objs: K8sObject[]) => objs.map((o) => o.kind).filter((k) => k === 'ServiceMonitor' || k === 'PrometheusRule').sort();
     assert.deepEqual(kinds(defaults), []);
     assert.deepEqual(kinds(await renderChart({ apiVersions: [MONITORING] })), [], 'rendered while disabled');
-    assert.deepEqual(kinds(await renderChart({ values: on })), [], 'rendered without the capability');
-    const both = await renderChart({ values: on, apiVersions: [MONITORING] });
+    // No API list at all, as `helm template` and Argo CD render: both objects are still there.
+    const both = await renderChart({ values: on });
     assert.deepEqual(kinds(both), ['PrometheusRule', 'ServiceMonitor']);
+    assert.deepEqual(kinds(await renderChart({ values: on, apiVersions: [MONITORING] })), ['PrometheusRule', 'ServiceMonitor']);
     const [sm] = find(both, 'ServiceMonitor');
     assert.equal(sm!.metadata.labels?.release, 'kube-prometheus-stack');
-    const notes = await renderChartText({ values: on, notes: true });
-    assert.match(notes, /does not serve\s+monitoring\.coreos\.com\/v1/);
+    assert.doesNotMatch(await renderChartText({ values: on, notes: true }), /WARNING|not rendered/);
+  });
+
+  it('ServiceMonitor: namespace, relabelings and metricRelabelings; it still scrapes the release namespace', async () => {
+    const [plain] = find(await renderChart({ values: { serviceMonitor: { enabled: true } } }), 'ServiceMonitor');
+    assert.equal(plain!.metadata.namespace, 'image-mirror-system');
+    const endpoint = (o: K8sObject) => (o.spec as { endpoints: Array<Record<string, unknown>> }).endpoints[0]!;
+    assert.deepEqual(Object.keys(endpoint(plain!)).sort(), ['interval', 'path', 'port', 'scrapeTimeout'], 'empty relabelings rendered');
+    const relabelings = [{ action: 'replace', sourceLabels: ['__meta_kubernetes_pod_node_name'], targetLabel: 'node' }];
+    const metricRelabelings = [{ action: 'drop', sourceLabels: ['__name__'], regex: 'nodejs_gc_.*' }];
+    const [sm] = find(
+      await renderChart({ namespace: 'ops', values: { serviceMonitor: { enabled: true, namespace: 'monitoring', relabelings, metricRelabelings } } }),
+      'ServiceMonitor',
+    );
+    assert.equal(sm!.metadata.namespace, 'monitoring');
+    assert.deepEqual((sm!.spec as { namespaceSelector: unknown }).namespaceSelector, { matchNames: ['ops'] });
+    assert.deepEqual(endpoint(sm!).relabelings, relabelings);
+    assert.deepEqual(endpoint(sm!).metricRelabelings, metricRelabelings);
+  });
+
+  it('nameOverride and fullnameOverride name the objects; commonLabels land on every object and the pods but never replace the selector labels', async () => {
+    const named = await renderChart({ name: 'prod', values: { nameOverride: 'mirror' } });
+    assert.equal(find(named, 'Deployment')[0]!.metadata.name, 'prod-mirror');
+    assert.equal(find(named, 'Deployment')[0]!.metadata.labels?.['app.kubernetes.io/name'], 'mirror');
+    const objs = await renderChart({
+      values: {
+        fullnameOverride: 'mirrors',
+        commonLabels: { team: 'platform', 'app.kubernetes.io/name': 'clash' },
+        podLabels: { team: 'mirrors-pod' },
+        serviceMonitor: { enabled: true, additionalLabels: { team: 'observability' } },
+        prometheusRule: { enabled: true },
+        dashboards: { enabled: true },
+      },
+    });
+    const names = objs.filter((o) => o.kind !== 'CustomResourceDefinition').map((o) => `${o.kind}/${o.metadata.name}`).sort();
+    assert.deepEqual(names, [
+      'ClusterRole/mirrors', 'ClusterRole/mirrors-policies', 'ClusterRoleBinding/mirrors', 'ClusterRoleBinding/mirrors-policies',
+      'ConfigMap/mirrors-dashboard', 'Deployment/mirrors', 'PrometheusRule/mirrors', 'Role/mirrors-leader-election',
+      'RoleBinding/mirrors-leader-election', 'Service/mirrors-metrics', 'ServiceAccount/mirrors', 'ServiceMonitor/mirrors',
+    ]);
+    for (const o of objs) {
+      assert.equal(o.metadata.labels?.['app.kubernetes.io/name'], 'image-mirror-controller', `${o.kind}: commonLabels replaced a chart label`);
+      const team = o.kind === 'ServiceMonitor' ? 'observability' : 'platform';
+      assert.equal(o.metadata.labels?.team, team, `${o.kind} ${o.metadata.name} lacks commonLabels`);
+    }
+    const dep = find(objs, 'Deployment')[0]!.spec as { selector: { matchLabels: Record<string, string> }; template: { metadata: { labels: Record<string, string> } } };
+    assert.equal(dep.template.metadata.labels.team, 'mirrors-pod', 'podLabels do not win over commonLabels on the pods');
+    for (const [k, v] of Object.entries(dep.selector.matchLabels)) assert.equal(dep.template.metadata.labels[k], v, `pod label ${k} no longer matches the selector`);
+    // A name at the 63-character limit: the Service ("-metrics" included) must still be a DNS label.
+    const long = 'a'.repeat(63);
+    const [svc] = find(await renderChart({ values: { fullnameOverride: long } }), 'Service');
+    assert.match(svc!.metadata.name, /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, svc!.metadata.name);
+    assert.match(await renderChartText({ values: { fullnameOverride: long }, notes: true }), new RegExp(`svc/${svc!.metadata.name} `));
+  });
+
+  it('revisionHistoryLimit reaches the Deployment (10, the Kubernetes default, unless set)', async () => {
+    const limit = (objs: K8sObject[]) => (find(objs, 'Deployment')[0]!.spec as { revisionHistoryLimit?: number }).revisionHistoryLimit;
+    assert.equal(limit(defaults), 10);
+    assert.equal(limit(await renderChart({ values: { revisionHistoryLimit: 2 } })), 2);
+    assert.equal(limit(await renderChart({ values: { revisionHistoryLimit: 0 } })), 0);
+  });
+
+  it('PodDisruptionBudget: none with one replica (it would block every drain; NOTES says so), minAvailable by default, maxUnavailable instead when set', async () => {
+    const pdb = async (values: Record<string, unknown>) => find(await renderChart({ values }), 'PodDisruptionBudget').map((p) => p.spec as Record<string, unknown>);
+    assert.deepEqual(await pdb({ podDisruptionBudget: { enabled: true } }), [], 'a PDB with one replica');
+    assert.deepEqual(await pdb({ replicaCount: 1, podDisruptionBudget: { enabled: true, maxUnavailable: 0 } }), [], 'a PDB with one replica');
+    assert.match(await renderChartText({ values: { podDisruptionBudget: { enabled: true } }, notes: true }), /No PodDisruptionBudget was created/);
+    assert.doesNotMatch(await renderChartText({ values: { replicaCount: 2, podDisruptionBudget: { enabled: true } }, notes: true }), /PodDisruptionBudget/);
+    assert.deepEqual(await pdb({ replicaCount: 2 }), [], 'rendered while disabled');
+    const selector = { matchLabels: { 'app.kubernetes.io/name': 'image-mirror-controller', 'app.kubernetes.io/instance': 'image-mirror-controller' } };
+    assert.deepEqual(await pdb({ replicaCount: 2, podDisruptionBudget: { enabled: true } }), [{ minAvailable: 1, selector }]);
+    assert.deepEqual(await pdb({ replicaCount: 3, podDisruptionBudget: { enabled: true, maxUnavailable: 1 } }), [{ maxUnavailable: 1, selector }]);
+    assert.deepEqual(await pdb({ replicaCount: 3, podDisruptionBudget: { enabled: true, maxUnavailable: '50%' } }), [{ maxUnavailable: '50%', selector }]);
+    assert.deepEqual(await pdb({ replicaCount: 3, podDisruptionBudget: { enabled: true, maxUnavailable: 0 } }), [{ maxUnavailable: 0, selector }]);
+  });
+
+  it('the renderer refuses values the schema refuses, as helm does (so every render above also checked its values)', async () => {
+    await assert.rejects(renderChart({ values: { replicas: 2 } }), /values\.schema\.json: \/: must NOT have additional properties \(replicas\)/);
+    await assert.rejects(renderChart({ values: { podDisruptionBudget: { maxUnavailable: 'half' } } }), /\/podDisruptionBudget\/maxUnavailable/);
+    assert.doesNotThrow(() => checkValues({ image: { digest: `sha256:${'0'.repeat(64)}` } }), 'overrides are merged onto values.yaml before the check');
   });
 
   it('maps non-default values onto the Deployment', async () => {
@@ -211,7 +289,7 @@ describe('ship: Helm chart', function () {
     const notes = await renderChartText({ notes: true });
     assert.match(notes, /kubectl get imagemirrors -A/);
     assert.match(notes, /port-forward svc\/image-mirror-controller-metrics 8080/);
-    assert.doesNotMatch(notes, /WARNING/);
+    assert.doesNotMatch(notes, /WARNING|PodDisruptionBudget/);
   });
 });
 
@@ -265,6 +343,14 @@ describe('ship: chart values', () => {
       ['unknown cloud provider', { cloudCredentials: ['alibaba'] }],
       ['cloud provider twice', { cloudCredentials: ['gcp', 'gcp'] }],
       ['cloudCredentials as a string', { cloudCredentials: 'aws,gcp' }],
+      ['fullnameOverride not a DNS label', { fullnameOverride: 'Mirror_Controller' }],
+      ['nameOverride too long', { nameOverride: 'a'.repeat(64) }],
+      ['commonLabels value not a string', { commonLabels: { tier: 1 } }],
+      ['negative revisionHistoryLimit', { revisionHistoryLimit: -1 }],
+      ['maxUnavailable neither a number nor a percentage', { podDisruptionBudget: { maxUnavailable: 'one' } }],
+      ['minAvailable a negative number', { podDisruptionBudget: { minAvailable: -1 } }],
+      ['relabelings as one object', { serviceMonitor: { relabelings: { action: 'drop' } } }],
+      ['serviceMonitor.namespace with a slash', { serviceMonitor: { namespace: 'a/b' } }],
     ];
     for (const [what, patch] of bad) {
       assert.equal(validate({ ...values, ...patch }), false, `${what} was accepted`);

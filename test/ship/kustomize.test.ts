@@ -63,6 +63,8 @@ describe('ship: kustomize install (deploy/)', function () {
     const dep = find(deploy, 'Deployment')[0]!;
     const hdep = find(chart, 'Deployment')[0]!;
     assert.deepEqual((dep.spec as { selector: unknown }).selector, (hdep.spec as { selector: unknown }).selector);
+    const limit = (o: K8sObject) => (o.spec as { revisionHistoryLimit?: number }).revisionHistoryLimit;
+    assert.equal(limit(dep), limit(hdep), 'revisionHistoryLimit differs from the chart');
   });
 
   for (const file of ['imagemirror.yaml', 'imagemirrorpolicy.yaml']) {
@@ -87,7 +89,6 @@ describe('ship: kustomize install (deploy/)', function () {
     ]);
     const chartMon = await renderChart({
       values: { serviceMonitor: { enabled: true }, prometheusRule: { enabled: true }, dashboards: { enabled: true } },
-      apiVersions: ['monitoring.coreos.com/v1'],
     });
     for (const kind of ['ServiceMonitor', 'PrometheusRule']) {
       assert.deepEqual(find(mon, kind)[0]!.spec, find(chartMon, kind)[0]!.spec, `${kind} spec differs from the chart`);

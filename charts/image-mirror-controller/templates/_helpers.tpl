@@ -1,15 +1,25 @@
-{{/* Chart name, truncated to the 63 characters a label value allows. */}}
+{{/* Chart name (or nameOverride), truncated to the 63 characters a label value allows. */}}
 {{- define "image-mirror-controller.name" -}}
-{{- .Chart.Name | trunc 63 | trimSuffix "-" }}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
 {{- end }}
 
-{{/* Release-qualified name; the release name alone when it already contains the chart name. */}}
+{{/* fullnameOverride, or the release-qualified name (the release name alone when it already contains the name). */}}
 {{- define "image-mirror-controller.fullname" -}}
-{{- if contains .Chart.Name .Release.Name }}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
 {{- .Release.Name | trunc 63 | trimSuffix "-" }}
 {{- else }}
-{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
 {{- end }}
+{{- end }}
+{{- end }}
+
+{{/* The metrics Service: a Service name is a DNS label (63 characters), "-metrics" included. */}}
+{{- define "image-mirror-controller.metricsService" -}}
+{{- printf "%s-metrics" (include "image-mirror-controller.fullname" . | trunc 55 | trimSuffix "-") }}
 {{- end }}
 
 {{- define "image-mirror-controller.chart" -}}
@@ -22,13 +32,27 @@ app.kubernetes.io/name: {{ include "image-mirror-controller.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 
-{{- define "image-mirror-controller.labels" -}}
+{{- define "image-mirror-controller.ownLabels" -}}
 helm.sh/chart: {{ include "image-mirror-controller.chart" . }}
 {{ include "image-mirror-controller.selectorLabels" . }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/component: controller
 app.kubernetes.io/part-of: image-mirror-controller
 app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{/*
+Labels of every object: the chart's own, then commonLabels. A key set twice is written once (a
+YAML map with a repeated key is refused), and the chart's own win: the selectors rely on them.
+*/}}
+{{- define "image-mirror-controller.labels" -}}
+{{- include "image-mirror-controller.labelsWith" (dict "ctx" . "extra" dict) }}
+{{- end }}
+
+{{/* The labels above plus (dict "ctx" . "extra" <map>): the extras win over commonLabels only. */}}
+{{- define "image-mirror-controller.labelsWith" -}}
+{{- $own := include "image-mirror-controller.ownLabels" .ctx | fromYaml }}
+{{- toYaml (merge $own (.extra | default dict) (.ctx.Values.commonLabels | default dict)) }}
 {{- end }}
 
 {{- define "image-mirror-controller.serviceAccountName" -}}

@@ -1,17 +1,19 @@
 /**
  * Renders charts/image-mirror-controller with the Go renderer beside this file (Helm's template
  * engine subset: text/template + sprig, built offline against Debian's Go packages). The binary is
- * built once per test process.
+ * built once per test process. As Helm does, the values (values.yaml with the overrides merged in)
+ * must first pass values.schema.json.
  */
 import { execFile } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { strict as assert } from 'node:assert';
-import { parseAllDocuments } from 'yaml';
+import { Ajv, type ValidateFunction } from 'ajv';
+import { parse, parseAllDocuments } from 'yaml';
 
 const run = promisify(execFile);
 const here = dirname(fileURLToPath(import.meta.url));
@@ -62,10 +64,42 @@ export function renderer(): Promise<{ bin: string; workDir: string }> {
   return built;
 }
 
+type Values = Record<string, unknown>;
+const isMap = (v: unknown): v is Values => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+/** Helm's coalescing: maps merge key by key, anything else replaces, an explicit null removes the key. */
+export function mergeValues(base: Values, override: Values): Values {
+  const out: Values = { ...base };
+  for (const [k, v] of Object.entries(override)) {
+    if (v === null) delete out[k];
+    else out[k] = isMap(v) && isMap(out[k]) ? mergeValues(out[k], v) : v;
+  }
+  return out;
+}
+
+let schema: { validate: ValidateFunction; defaults: Values } | undefined;
+
+/** Rejects, as `helm template` does, values that values.schema.json refuses (one line). */
+export function checkValues(override: Values = {}): void {
+  if (!schema) {
+    const ajv = new Ajv({ strict: false, allErrors: true });
+    schema = {
+      validate: ajv.compile(JSON.parse(readFileSync(join(CHART_DIR, 'values.schema.json'), 'utf8')) as object),
+      defaults: parse(readFileSync(join(CHART_DIR, 'values.yaml'), 'utf8')) as Values,
+    };
+  }
+  const { validate, defaults } = schema;
+  if (!validate(mergeValues(defaults, override))) {
+    const errors = (validate.errors ?? []).map((e) => `${e.instancePath || '/'}: ${e.message}${e.params && 'additionalProperty' in e.params ? ` (${String(e.params.additionalProperty)})` : ''}`);
+    throw new Error(`values don't meet the specifications of values.schema.json: ${errors.join('; ')}`);
+  }
+}
+
 let counter = 0;
 
 /** Renders the chart; rejects with the renderer's one-line error (e.g. a `fail` in a template). */
 export async function renderChartText(opts: RenderOptions = {}): Promise<string> {
+  checkValues(opts.values);
   const { bin, workDir } = await renderer();
   const args = ['--chart', CHART_DIR, '--name', opts.name ?? 'image-mirror-controller', '--namespace', opts.namespace ?? 'image-mirror-system'];
   if (opts.values) {
