@@ -37,7 +37,7 @@
  *   `package_version.container_metadata.tag.{name,digest}`.
  *   https://github.com/octokit/webhooks/blob/main/payload-examples/api.github.com/registry_package/published.docker.payload.json
  */
-import { MAX_JSON_DEPTH, nestsDeeperThan } from '../oci/json.js';
+import { parseRegistryJson } from '../oci/json.js';
 import { MediaType } from '../oci/media-types.js';
 import { isValidRepository } from '../oci/names.js';
 import { DOCKER_HUB, canonicalRegistry, isValidDigest, isValidTag, parseReference, parseRepository } from '../oci/reference.js';
@@ -126,11 +126,11 @@ export function parsePayload(format: WebhookFormat, body: Uint8Array, o: ParseOp
 
 function parseJson(body: Uint8Array): unknown {
   if (body.length === 0) throw new WebhookPayloadError('empty body');
-  if (nestsDeeperThan(body, MAX_JSON_DEPTH)) throw new WebhookPayloadError(`JSON nested deeper than ${MAX_JSON_DEPTH} levels`);
   try {
-    return JSON.parse(Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8')) as unknown;
-  } catch {
-    throw new WebhookPayloadError('body is not valid JSON');
+    // Nesting is bounded before JSON.parse sees the bytes (it is slow on deep nesting).
+    return parseRegistryJson(body);
+  } catch (e) {
+    throw new WebhookPayloadError(`body is ${e instanceof Error ? e.message : 'not valid JSON'}`);
   }
 }
 
