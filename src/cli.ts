@@ -54,6 +54,13 @@ function transferOptions(cmd: Command): Command {
     .option('--certs-dir <dir>', 'TLS material per registry, <dir>/<host[:port]>/{*.crt CAs, client.cert, client.key} (default: /etc/containers/certs.d, then /etc/docker/certs.d)');
 }
 
+/** The push-notification receiver of the long-running commands (run, controller). */
+function webhookOptions(cmd: Command): Command {
+  return cmd
+    .option('--webhook-addr <addr>', 'serve registry push notifications at POST /hooks/<format> on this address (its own listener; default: off)')
+    .option('--webhook-token-file <file>', 'file holding the shared secret notification senders must present (re-read on every request, so rotation needs no restart)');
+}
+
 /** Multi-team settings shared by every command. */
 function tenancyOptions(cmd: Command): Command {
   return cmd
@@ -106,7 +113,7 @@ export function buildCli(): Command {
     process.exitCode = r.exitCode;
   });
 
-  logOptions(tenancyOptions(transferOptions(
+  logOptions(webhookOptions(tenancyOptions(transferOptions(
     program
       .command('run')
       .description('reconcile the ImageMirrors in DIR continuously, re-reading the files when they change')
@@ -119,7 +126,7 @@ export function buildCli(): Command {
       )
       .option('--concurrency <n>', 'mirrors reconciled at once', positiveInt('--concurrency'), 4)
       .option('--docker-config <path>', 'docker config.json with registry credentials'),
-  ))).action(async (opts: { specs: string; statusDir?: string; metricsAddr: string; concurrency: number; dockerConfig?: string; blobConcurrency: number; registryConnections: number; registryQps?: number; registryQuotaFloor: number; certsDir?: string; requirePolicy?: boolean; reconcileTimeout: string; logLevel: LogLevel; logFormat: LogFormat }) => {
+  )))).action(async (opts: { specs: string; statusDir?: string; metricsAddr: string; concurrency: number; dockerConfig?: string; blobConcurrency: number; registryConnections: number; registryQps?: number; registryQuotaFloor: number; certsDir?: string; requirePolicy?: boolean; reconcileTimeout: string; webhookAddr?: string; webhookTokenFile?: string; logLevel: LogLevel; logFormat: LogFormat }) => {
     const log = createLogger({ level: opts.logLevel, format: opts.logFormat });
     const handle = await startRun({
       specsDir: opts.specs,
@@ -133,15 +140,17 @@ export function buildCli(): Command {
       rateLimit: rateLimitOf(opts),
       requirePolicy: opts.requirePolicy === true,
       reconcileTimeoutMs: parseDuration(opts.reconcileTimeout),
+      webhookAddr: opts.webhookAddr,
+      webhookTokenFile: opts.webhookTokenFile,
       log,
     });
-    log.info('running', { specs: opts.specs, statusDir: handle.statusDir, address: handle.address });
+    log.info('running', { specs: opts.specs, statusDir: handle.statusDir, address: handle.address, ...(handle.webhookAddress ? { webhook: handle.webhookAddress } : {}) });
     await untilSignal();
     log.info('shutting down');
     await handle.stop();
   });
 
-  logOptions(tenancyOptions(transferOptions(
+  logOptions(webhookOptions(tenancyOptions(transferOptions(
     program
       .command('controller')
       .description('run the Kubernetes controller (in-cluster, or --kubeconfig)')
@@ -157,7 +166,7 @@ export function buildCli(): Command {
       .option('--metrics-addr <addr>', 'serve /metrics, /healthz, /readyz here', ':8080')
       .option('--shutdown-grace <d>', 'how long in-flight copies may finish on SIGTERM', durationArg('--shutdown-grace'), '60s')
       .option('--cloud-credentials <providers>', "cloud providers (aws, gcp, azure; comma-separated, repeatable) whose identity, the pod's own, mirrors may use through credentials.provider (default: none)", collect, []),
-  ))).action(async (opts: ControllerCliOptions) => {
+  )))).action(async (opts: ControllerCliOptions) => {
     const log = createLogger({ level: opts.logLevel, format: opts.logFormat });
     // Loaded only here: client-node costs ~0.4 s and ~70 MiB at import, which sync and run never need.
     const { startControllerCommand } = await import('./controller/command.js');

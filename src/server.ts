@@ -1,6 +1,6 @@
 /**
  * The process's HTTP endpoint: /metrics (Prometheus exposition), /healthz, /readyz, plus extra routes
- * a front end adds (`run` mode serves GET /status).
+ * a front end adds (`run` mode serves GET /status and POST /sync/NS/NAME).
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -15,6 +15,9 @@ export interface RouteResponse {
 /** Extra GET routes by exact path. */
 export type Routes = Record<string, (req: http.IncomingMessage) => RouteResponse | Promise<RouteResponse>>;
 
+/** POST routes by path prefix; the handler gets the rest of the path after the prefix (still URL-encoded). No body is read. */
+export type PostRoutes = Record<string, (rest: string, req: http.IncomingMessage) => RouteResponse | Promise<RouteResponse>>;
+
 export interface ServerOptions {
   /** `:8080` (all interfaces), `127.0.0.1:0` (loopback, ephemeral port), `[::1]:9090`, or a bare port. */
   addr: string;
@@ -24,6 +27,7 @@ export interface ServerOptions {
   /** /healthz answers 200 while this returns true; default always. */
   healthy?: () => boolean;
   routes?: Routes;
+  postRoutes?: PostRoutes;
 }
 
 export interface ServerHandle {
@@ -62,6 +66,18 @@ export async function startServer(o: ServerOptions): Promise<ServerHandle> {
 
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    if (req.method === 'POST') {
+      const prefix = Object.keys(o.postRoutes ?? {}).find((p) => path.startsWith(p));
+      if (prefix !== undefined) {
+        // Nothing is read from the body: let it drain, answer from the path alone.
+        req.resume();
+        const r = await o.postRoutes![prefix]!(path.slice(prefix.length), req);
+        const body = r.body;
+        res.writeHead(r.status ?? 200, { 'content-type': r.contentType ?? 'application/json', 'content-length': Buffer.byteLength(body) });
+        res.end(body);
+        return;
+      }
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain; charset=utf-8' });
       res.end('method not allowed\n');

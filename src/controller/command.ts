@@ -10,6 +10,7 @@ import type { Logger } from '../log.js';
 import { createReconciler } from '../mirror/reconcile.js';
 import { parseDuration } from '../mirror/duration.js';
 import { startServer, type ServerHandle } from '../server.js';
+import { startPushReceiver, type PushReceiverHandle } from '../runtime/webhook.js';
 import { runController, type ControllerHandle } from './controller.js';
 import { listObjects } from './kube-http.js';
 import { errorLine } from './reflector.js';
@@ -45,6 +46,10 @@ export interface ControllerCommandOptions {
    * use through `credentials.provider`. Default none: any namespace could otherwise push with it.
    */
   cloudCredentials?: string[];
+  /** --webhook-addr: serve registry push notifications here (own listener; off when unset). */
+  webhookAddr?: string;
+  /** --webhook-token-file: their shared secret, re-read on every request (a rotated Secret works). */
+  webhookTokenFile?: string;
   log: Logger;
   /** For tests: the KubeConfig to use instead of loading one. */
   kubeConfigObject?: KubeConfig;
@@ -53,11 +58,14 @@ export interface ControllerCommandOptions {
 
 const SA_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
 
-export async function startControllerCommand(o: ControllerCommandOptions): Promise<{ stop(): Promise<void>; controller: ControllerHandle; server: ServerHandle }> {
+export async function startControllerCommand(
+  o: ControllerCommandOptions,
+): Promise<{ stop(): Promise<void>; controller: ControllerHandle; server: ServerHandle; webhook?: PushReceiverHandle }> {
   const env = o.env ?? process.env;
   // A bad duration is a usage error: say so before touching the network.
   const reconcileTimeoutMs = o.reconcileTimeout === undefined ? undefined : flagDuration('--reconcile-timeout', o.reconcileTimeout);
   const cloudCredentials = parseCloudCredentials(o.cloudCredentials);
+  if (o.webhookAddr !== undefined && !o.webhookTokenFile) throw new Error('--webhook-addr needs --webhook-token-file (the shared secret senders must present)');
   const inCluster = Boolean(env.KUBERNETES_SERVICE_HOST) && !o.kubeconfig;
   const kc = o.kubeConfigObject ?? new KubeConfig();
   if (!o.kubeConfigObject) {
@@ -81,6 +89,7 @@ export async function startControllerCommand(o: ControllerCommandOptions): Promi
     ...(o.certsDir ? { certsDirs: [o.certsDir] } : {}),
   });
   let handle: ControllerHandle | undefined;
+  let webhook: PushReceiverHandle | undefined;
   const server = await startServer({
     addr: o.metricsAddr,
     metrics,
@@ -88,6 +97,18 @@ export async function startControllerCommand(o: ControllerCommandOptions): Promi
     healthy: () => handle?.healthy() ?? true,
   });
   try {
+    if (o.webhookAddr !== undefined) {
+      webhook = await startPushReceiver({
+        addr: o.webhookAddr,
+        tokenFile: o.webhookTokenFile!,
+        metrics,
+        mirrors: () => handle?.mirrors() ?? [],
+        pushed: (key, why) => handle?.pushed(key, why),
+        // Only the leader reconciles: a follower answers 503 and the sender retries (through the Service, to the leader).
+        accepting: () => handle?.isLeader() ?? false,
+        log: o.log,
+      });
+    }
     handle = await runController({
       kubeconfig: kc,
       namespaces: o.namespace,
@@ -104,19 +125,28 @@ export async function startControllerCommand(o: ControllerCommandOptions): Promi
       requirePolicy: o.requirePolicy,
       cloudCredentials,
       onImageLocation: (registry, repository, digest) => reconciler.locations.recordImage(registry, repository, digest),
+      onSynced: (key, at, startedAt) => webhook?.observeSynced(key, at, startedAt),
       log: o.log,
     });
   } catch (e) {
+    await webhook?.close();
     await server.close();
     await reconciler.close();
     throw e;
   }
-  o.log.info('controller started', { identity: handle.identity, metrics: server.address, cloudCredentials: cloudCredentials.join(',') || 'none' });
+  o.log.info('controller started', {
+    identity: handle.identity,
+    metrics: server.address,
+    cloudCredentials: cloudCredentials.join(',') || 'none',
+    ...(webhook ? { webhook: webhook.address } : {}),
+  });
   const controller = handle;
   return {
     controller,
     server,
+    webhook,
     stop: async () => {
+      await webhook?.close();
       await controller.stop();
       await server.close();
       await reconciler.close();

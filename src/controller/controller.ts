@@ -5,7 +5,8 @@
  *
  * Enqueue rules (controller-runtime's GenerationChangedPredicate): add → enqueue; update → enqueue
  * only when the generation changed or status.observedGeneration lags it, so our own status writes
- * never re-trigger a reconcile; delete → forget. A Secret change re-queues the mirrors using it.
+ * never re-trigger a reconcile, or when a requested-at annotation changed (then at once, ahead of any
+ * backoff: someone asked); delete → forget. A Secret change re-queues the mirrors using it.
  *
  * Tenancy: ImageMirrorPolicies are watched cluster-wide (they are cluster-scoped) and every change
  * re-queues every mirror; workers start only once they are listed, so no mirror runs before the
@@ -20,7 +21,7 @@ import { silentLogger, type Logger } from '../log.js';
 import { parseReference } from '../oci/reference.js';
 import { TargetAction } from '../copy/actions.js';
 import { CredentialsNotFoundError, type ReconcileContext, type ReconcileResult, type Reconciler } from '../mirror/reconciler.js';
-import { ConditionType, GROUP, PLURAL, VERSION, mirrorKey, type CloudProvider, type ImageMirror, type ImageMirrorStatus } from '../mirror/types.js';
+import { GROUP, PLURAL, VERSION, mirrorKey, requestedAt, requestedAtChanged, type CloudProvider, type ImageMirror, type ImageMirrorStatus } from '../mirror/types.js';
 import type { MirrorReconciler } from '../mirror/reconcile.js';
 import { POLICY_PLURAL, validatePolicy, type ImageMirrorPolicy } from '../mirror/policy.js';
 import type { BackoffOptions } from '../queue/work-queue.js';
@@ -97,6 +98,10 @@ export interface ControllerHandle {
   mirrors(): ImageMirror[];
   /** ImageMirrorPolicies in force (an invalid one grants nothing). */
   policies(): ImageMirrorPolicy[];
+  /** Reconcile key now, ahead of its backoff or resync timer (no-op unless leading). */
+  enqueue(key: string, why: string): void;
+  /** A push notification concerning key: reset its backoff, reconcile within the coalescing window. */
+  pushed(key: string, why: string): void;
   /** Stop taking work, let in-flight reconciles finish (grace, then abort), release the lease. */
   stop(): Promise<void>;
 }
@@ -273,6 +278,8 @@ export async function runController(o: ControllerOptions): Promise<ControllerHan
             updateMirrorsGauge();
             const gen = m.metadata.generation;
             if (gen !== old.metadata.generation || gen !== m.status?.observedGeneration) enqueue(key);
+            // An on-demand request: now, ahead of any backoff or resync timer.
+            if (requestedAtChanged(m, old)) loop.enqueue(key, `annotation requested-at set to ${JSON.stringify(requestedAt(m) ?? '')}`);
           },
           delete: (m) => {
             const key = mirrorKey(m);
@@ -379,6 +386,8 @@ export async function runController(o: ControllerOptions): Promise<ControllerHan
     waitForSync: () => synced,
     mirrors: () => allMirrors(),
     policies: () => [...policies],
+    enqueue: (key, why) => loop.enqueue(key, why),
+    pushed: (key, why) => loop.pushed(key, why),
     async stop() {
       if (stopped) return;
       stopped = true;

@@ -31,6 +31,7 @@ import {
   TARGET_ROWS_CAP,
   isCloudRef,
   mirrorKey,
+  requestedAt,
   type CloudProvider,
   type CredentialsRef,
   type ImageMirror,
@@ -152,12 +153,19 @@ export function createReconciler(o: ReconcilerOptions = {}): MirrorReconciler {
     if (client) {
       clients.delete(key); // re-insert: most recently used last
     } else {
+      // At debug level every request is a line, as skopeo --debug traces them; its URL carries no
+      // credentials and no upload state. Below debug nothing is built.
+      const trace = log.isLevelEnabled?.('debug') === true;
       client = new RegistryClient(ref.registry, {
         ...o.client,
         insecure,
         tls: await loadHostTls(ref.registry, certsDirs),
         credentials: identity !== undefined ? creds : { get: async (r) => (r === ref.registry ? credential : undefined) },
-        onRequest: (e) => o.metrics?.observeRequest(e),
+        onRequest: (e) => {
+          o.metrics?.observeRequest(e);
+          if (trace) log.debug('registry request', { ...e });
+        },
+        onTokenRequest: trace ? (e) => log.debug('token request', { ...e }) : undefined,
         onCapability: (c, supported) => o.metrics?.setCapability(ref.registry, c, supported),
       });
       if (clients.size >= CLIENT_CACHE_MAX) {
@@ -184,7 +192,7 @@ export function createReconciler(o: ReconcilerOptions = {}): MirrorReconciler {
       requeueAfterMs?: number,
     ): ReconcileResult => {
       o.metrics?.syncDuration.observe((performance.now() - started) / 1000);
-      return { outcome, reason, message, status: statusFor(prev, outcome, reason, message, generation, now, extra), targets, requeueAfterMs };
+      return { outcome, reason, message, status: statusFor(prev, outcome, reason, message, generation, now, { ...handled(raw), ...extra }), targets, requeueAfterMs };
     };
 
     const v = validateMirror(raw);
@@ -388,7 +396,7 @@ export function createReconciler(o: ReconcilerOptions = {}): MirrorReconciler {
       outcome: 'retry',
       reason: Reason.RegistryError,
       message,
-      status: statusFor(mirror.status ?? {}, 'retry', Reason.RegistryError, message, mirror.metadata?.generation, now, {}),
+      status: statusFor(mirror.status ?? {}, 'retry', Reason.RegistryError, message, mirror.metadata?.generation, now, handled(mirror)),
       targets: [],
     };
   }
@@ -472,6 +480,12 @@ function statusFor(
   const next: ImageMirrorStatus = { ...prev, ...extra, conditions };
   if (generation !== undefined) next.observedGeneration = generation;
   return next;
+}
+
+/** The on-demand request this reconcile answers, recorded so whoever asked sees it handled. */
+function handled(m: ImageMirror): Pick<ImageMirrorStatus, 'lastHandledRequestedAt'> {
+  const v = m.metadata ? requestedAt(m) : undefined;
+  return v === undefined ? {} : { lastHandledRequestedAt: v };
 }
 
 function sourceReason(e: unknown): string {

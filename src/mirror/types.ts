@@ -123,6 +123,32 @@ export interface ImageMirrorStatus {
   summary?: string;
   lastSyncTime?: string;
   bytes?: { copied: number; saved: number };
+  /** The value of the requested-at annotation the last reconcile saw (an on-demand request handled). */
+  lastHandledRequestedAt?: string;
+}
+
+/** Set (to any new value, e.g. `$(date +%s)`) to have the mirror reconciled now, whatever it waits on. */
+export const REQUESTED_AT_ANNOTATION = 'imagemirror.dev/requested-at';
+/** Flux's annotation for the same, so `flux reconcile`-style tooling works unchanged. */
+export const FLUX_REQUESTED_AT_ANNOTATION = 'reconcile.fluxcd.io/requestedAt';
+/** Longest requested-at value copied into status (the CRD's maxLength); the rest is cut off. */
+export const MAX_REQUESTED_AT_LENGTH = 256;
+
+/**
+ * The on-demand request a mirror carries: our annotation, else Flux's. Either changing triggers a
+ * reconcile; this is the value recorded as status.lastHandledRequestedAt.
+ */
+export function requestedAt(m: { metadata: { annotations?: Record<string, string> } }): string | undefined {
+  const a = m.metadata.annotations;
+  const v = a?.[REQUESTED_AT_ANNOTATION] ?? a?.[FLUX_REQUESTED_AT_ANNOTATION];
+  return typeof v === 'string' ? v.slice(0, MAX_REQUESTED_AT_LENGTH) : undefined;
+}
+
+/** Whether an update changed either requested-at annotation. */
+export function requestedAtChanged(m: { metadata: { annotations?: Record<string, string> } }, old: { metadata: { annotations?: Record<string, string> } }): boolean {
+  const a = m.metadata.annotations ?? {};
+  const b = old.metadata.annotations ?? {};
+  return a[REQUESTED_AT_ANNOTATION] !== b[REQUESTED_AT_ANNOTATION] || a[FLUX_REQUESTED_AT_ANNOTATION] !== b[FLUX_REQUESTED_AT_ANNOTATION];
 }
 
 export const TARGET_ROWS_CAP = 100;

@@ -132,6 +132,11 @@ export class WorkQueue {
     return this.delayed.get(key)?.deadline;
   }
 
+  /** Whether key is waiting to be handed out, or handed out now (delayed adds aside: scheduledAt). */
+  has(key: string): boolean {
+    return this.dirty.has(key) || this.processing.has(key);
+  }
+
   /** Failures counted for key since the last forget(). */
   numRequeues(key: string): number {
     return this.failures.get(key) ?? 0;

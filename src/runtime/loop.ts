@@ -96,8 +96,12 @@ export interface WorkLoop {
   pushed(key: string, why: string): void;
   /** key is no longer wanted: drop its backoff and pending timers. */
   drop(key: string): void;
+  /** Whether key is queued or being reconciled, and when a delayed add (resync, retry, push) is due. */
+  pending(key: string): { queued: boolean; scheduledAt?: number };
   /** Recount the Ready gauge from the store. */
   refreshReadyGauge(): void;
+  /** The store it was given (e.g. to match pushes against its mirrors). */
+  readonly store: MirrorStore;
   /** The queue while running (tests read scheduled deadlines and requeue counts). */
   readonly queue: WorkQueue | undefined;
 }
@@ -205,6 +209,7 @@ export function createWorkLoop(o: WorkLoopOptions): WorkLoop {
   }
 
   return {
+    store,
     get queue() {
       return queue;
     },
@@ -252,6 +257,9 @@ export function createWorkLoop(o: WorkLoopOptions): WorkLoop {
     drop(key) {
       queue?.forget(key);
       queue?.cancelDelayed(key);
+    },
+    pending(key) {
+      return { queued: queue?.has(key) ?? false, scheduledAt: queue?.scheduledAt(key) };
     },
     refreshReadyGauge,
   };

@@ -15,13 +15,14 @@ import { createWorkLoop } from '../runtime/loop.js';
 import { Metrics } from '../metrics.js';
 import { createReconciler } from '../mirror/reconcile.js';
 import type { ImageMirrorPolicy } from '../mirror/policy.js';
-import { ConditionType, Reason, mirrorKey, type ImageMirror, type ImageMirrorStatus } from '../mirror/types.js';
+import { ConditionType, Reason, mirrorKey, requestedAt, type ImageMirror, type ImageMirrorStatus } from '../mirror/types.js';
 import { setCondition } from '../mirror/conditions.js';
 import { loadDockerConfigFile, defaultDockerConfigPath, type DockerConfig } from '../oci/docker-config.js';
 import { describeError } from '../oci/errors.js';
 import type { Logger } from '../log.js';
 import { silentLogger } from '../log.js';
 import { startServer, type ServerHandle } from '../server.js';
+import { startPushReceiver, type PushReceiverHandle } from '../runtime/webhook.js';
 import { loadSpecFiles, type SecretDoc } from './spec-files.js';
 import { fileCredentials } from './file-credentials.js';
 import { judgeSpecs } from './judge-specs.js';
@@ -49,13 +50,23 @@ export interface RunOptions {
   requirePolicy?: boolean;
   /** Longest one reconcile may take (the reconciler's default when unset). */
   reconcileTimeoutMs?: number;
+  /** --webhook-addr: serve registry push notifications here (with webhookTokenFile). Off when unset. */
+  webhookAddr?: string;
+  /** --webhook-token-file: the notifications' shared secret, re-read on every request. */
+  webhookTokenFile?: string;
+  /** Delay between a push notification and its reconcile (the loop's default when unset). */
+  pushCoalesceMs?: number;
 }
 
 export interface RunHandle {
   readonly address: string | undefined;
+  /** Where push notifications are received (with webhookAddr). */
+  readonly webhookAddress: string | undefined;
   readonly statusDir: string;
   /** Current status of every mirror, keyed `namespace/name` (`file#docIndex` for a document without a usable name). */
   statuses(): Record<string, MirrorState>;
+  /** key is queued or being reconciled; when its next delayed run (resync, retry, push) is due (ms since the epoch). */
+  pending(key: string): { queued: boolean; scheduledAt?: number };
   /** Re-read the files now (also done on every change). */
   reload(): Promise<void>;
   stop(graceMs?: number): Promise<void>;
@@ -122,6 +133,8 @@ export async function startRun(o: RunOptions): Promise<RunHandle> {
     concurrency: o.concurrency,
     backoff: o.backoff,
     syncedLogLevel: 'info',
+    pushCoalesceMs: o.pushCoalesceMs,
+    onSynced: (key, at, startedAt) => receiver?.observeSynced(key, at, startedAt),
     store: {
       get: (key) => {
         const entry = entries.get(key);
@@ -186,7 +199,9 @@ export async function startRun(o: RunOptions): Promise<RunHandle> {
       if (!m.mirror) reconciler.forget(key);
       const specHash = hash(m.mirror ? m.mirror.spec : { error: m.error });
       const prev = entries.get(key);
-      if (prev && prev.specHash === specHash && !secretsChanged) {
+      // A changed requested-at annotation asks for a reconcile now, as in the controller.
+      const requested = prev !== undefined && m.mirror !== undefined && prev.mirror !== undefined && requestedAt(prev.mirror) !== requestedAt(m.mirror);
+      if (prev && prev.specHash === specHash && !secretsChanged && !requested) {
         prev.source = m.source; // lines above it changed: nothing to redo
         continue;
       }
@@ -225,14 +240,53 @@ export async function startRun(o: RunOptions): Promise<RunHandle> {
     }, o.debounceMs ?? 200);
   });
 
+  let stopping = false;
+  let receiver: PushReceiverHandle | undefined;
   let server: ServerHandle | undefined;
-  if (o.metricsAddr !== undefined) {
-    server = await startServer({
-      addr: o.metricsAddr,
+  const closeAll = async (graceMs: number): Promise<void> => {
+    stopping = true;
+    watcher.close();
+    clearTimeout(timer);
+    await receiver?.close();
+    await loop.stop(graceMs);
+    await server?.close();
+    await closeWithin(() => reconciler.close());
+  };
+  try {
+    if (o.webhookAddr !== undefined) {
+      if (!o.webhookTokenFile) throw new Error('--webhook-addr needs --webhook-token-file (the shared secret senders must present)');
+      receiver = await startPushReceiver({
+        addr: o.webhookAddr,
+        tokenFile: o.webhookTokenFile,
+        metrics,
+        mirrors: () => loop.store.list(),
+        pushed: (key, why) => loop.pushed(key, why),
+        accepting: () => !stopping,
+        log,
+      });
+    }
+    if (o.metricsAddr !== undefined) server = await startMetricsServer();
+  } catch (e) {
+    await closeAll(0);
+    throw e;
+  }
+
+  async function startMetricsServer(): Promise<ServerHandle> {
+    return startServer({
+      addr: o.metricsAddr!,
       metrics,
       ready: () => loadedOnce,
       routes: {
         '/status': () => ({ status: 200, contentType: 'application/json', body: JSON.stringify(snapshot(), null, 2) }),
+      },
+      postRoutes: {
+        // "Reconcile now", as the requested-at annotation does in the controller.
+        '/sync/': (rest) => {
+          const key = syncKey(rest);
+          if (key === undefined || !entries.has(key)) return { status: 404, body: JSON.stringify({ error: 'no such mirror' }) + '\n' };
+          loop.enqueue(key, 'POST /sync');
+          return { status: 202, body: JSON.stringify({ queued: key }) + '\n' };
+        },
       },
     });
   }
@@ -242,20 +296,28 @@ export async function startRun(o: RunOptions): Promise<RunHandle> {
 
   return {
     address: server?.address,
+    webhookAddress: receiver?.address,
     statusDir,
     statuses: snapshot,
+    pending: (key) => loop.pending(key),
     reload: async () => {
       await reloading;
       await reload();
     },
-    stop: async (graceMs = 30_000) => {
-      watcher.close();
-      clearTimeout(timer);
-      await loop.stop(graceMs);
-      await server?.close();
-      await closeWithin(() => reconciler.close());
-    },
+    stop: (graceMs = 30_000) => closeAll(graceMs),
   };
+}
+
+/** `NS/NAME` (URL-encoded) → `ns/name`; undefined for anything else. */
+function syncKey(rest: string): string | undefined {
+  const parts = rest.split('/');
+  if (parts.length !== 2) return undefined;
+  try {
+    const [ns, name] = parts.map((p) => decodeURIComponent(p));
+    return ns && name && !ns.includes('/') && !name.includes('/') ? `${ns}/${name}` : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function hash(v: unknown): string {
