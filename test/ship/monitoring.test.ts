@@ -1,8 +1,12 @@
 import { strict as assert } from 'node:assert';
-import { readFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parse } from 'yaml';
+import { Counter, Gauge, Histogram, Summary } from 'prom-client';
+import { parse, stringify } from 'yaml';
 import { METRIC_NAMES, Metrics } from '../../src/metrics.js';
+import { WEBHOOK_METRIC_NAMES, webhookMetrics } from '../../src/hooks/metrics.js';
 import { CHART_DIR, REPO_ROOT } from '../support/helm-render/render.js';
 
 const IDENT = /\b((?:imagemirror|workqueue|process|nodejs)_[A-Za-z0-9_]*)\b/g;
@@ -37,11 +41,21 @@ async function alertRules(): Promise<Rule[]> {
   return spec.groups.flatMap((g) => g.rules);
 }
 
-async function dashboardExprs(): Promise<string[]> {
-  const dash = JSON.parse(await readFile(join(CHART_DIR, 'files', 'dashboards', 'image-mirror-controller.json'), 'utf8')) as {
-    panels: Array<{ title: string; targets: Array<{ expr: string }> }>;
+interface Panel {
+  title: string;
+  targets: Array<{ expr: string; refId: string }>;
+  fieldConfig?: { defaults?: { unit?: string }; overrides?: Array<{ matcher: { id: string; options: string }; properties: Array<{ id: string; value: unknown }> }> };
+}
+
+async function dashboard(): Promise<{ panels: Panel[]; templating: { list: Array<{ query?: unknown }> } }> {
+  return JSON.parse(await readFile(join(CHART_DIR, 'files', 'dashboards', 'image-mirror-controller.json'), 'utf8')) as {
+    panels: Panel[];
     templating: { list: Array<{ query?: unknown }> };
   };
+}
+
+async function dashboardExprs(): Promise<string[]> {
+  const dash = await dashboard();
   const exprs = dash.panels.flatMap((p) => p.targets.map((t) => t.expr));
   for (const v of dash.templating.list) if (typeof v.query === 'string') exprs.push(v.query);
   return exprs;
@@ -114,6 +128,21 @@ describe('ship: alerts and dashboard use only metrics the controller exports', (
     assert.ok(exprs.some((e) => /histogram_quantile\(0\.99/.test(e)), 'no sync duration quantiles');
   });
 
+  it('the "memory and CPU" panel shows CPU: a rate of process_cpu_seconds_total, in cores on its own axis', async () => {
+    const panel = (await dashboard()).panels.find((p) => /memory and CPU/i.test(p.title));
+    assert.ok(panel, 'no "memory and CPU" panel');
+    const cpu = panel.targets.find((t) => /process_cpu_seconds_total/.test(t.expr));
+    assert.ok(cpu, `the panel has no CPU query: ${panel.targets.map((t) => t.expr).join(', ')}`);
+    assert.match(cpu.expr, /^rate\(process_cpu_seconds_total\{job=~"\$job"\}\[\$__rate_interval\]\)$/, 'CPU seconds are a counter: plot their rate');
+    assert.ok(panel.targets.some((t) => /process_resident_memory_bytes/.test(t.expr)), 'memory is gone from the panel');
+    // The panel's unit is bytes; CPU needs its own, or 0.05 cores reads as "50 mB".
+    const override = panel.fieldConfig?.overrides?.find((o) => o.matcher.id === 'byFrameRefID' && o.matcher.options === cpu.refId);
+    const props = new Map(override?.properties.map((p) => [p.id, p.value]));
+    assert.equal(panel.fieldConfig?.defaults?.unit, 'bytes');
+    assert.ok(props.has('unit') && props.get('unit') !== 'bytes', 'the CPU series is drawn in bytes');
+    assert.equal(props.get('custom.axisPlacement'), 'right');
+  });
+
   it('docs/metrics.md documents every registered metric with its labels', async () => {
     const doc = await readFile(join(REPO_ROOT, 'docs', 'metrics.md'), 'utf8');
     const m = new Metrics();
@@ -124,5 +153,98 @@ describe('ship: alerts and dashboard use only metrics the controller exports', (
       for (const l of labels) assert.ok(row.includes(`\`${l}\``), `docs/metrics.md: ${metric.name} row does not name label ${l}`);
     }
     for (const name of METRIC_NAMES) assert.ok(doc.includes(`\`${name}\``), `docs/metrics.md does not mention ${name}`);
+  });
+});
+
+/** Runs promtool with stdin; resolves with its exit code and everything it printed. */
+function promtool(args: string[], stdin = ''): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('promtool', args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, out }));
+    child.stdin.end(stdin);
+  });
+}
+
+/**
+ * promtool's lint findings on prom-client's own default metrics: gauges named *_total, names any
+ * Node.js dashboard already queries, so they stay as prom-client exports them. Any other finding
+ * fails the test.
+ */
+const PROM_CLIENT_LINT = new Set([
+  'nodejs_active_handles_total non-counter metrics should not have "_total" suffix',
+  'nodejs_active_requests_total non-counter metrics should not have "_total" suffix',
+  'nodejs_active_resources_total non-counter metrics should not have "_total" suffix',
+]);
+
+/** The /metrics exposition with every metric of ours holding a series (an empty family is not checked). */
+async function fullExposition(): Promise<string> {
+  const m = new Metrics({ defaultMetrics: true });
+  webhookMetrics(m);
+  for (const metric of m.registry.getMetricsAsArray()) {
+    const names = (metric as unknown as { labelNames?: string[] }).labelNames ?? [];
+    const name = (metric as unknown as { name: string }).name;
+    if (!name.startsWith('imagemirror_')) continue;
+    const labels = Object.fromEntries(names.map((l) => [l, 'x']));
+    if (metric instanceof Counter) metric.inc(labels, 3);
+    else if (metric instanceof Gauge) metric.set(labels, 1);
+    else if (metric instanceof Histogram) metric.observe(labels, 0.3);
+    else if (metric instanceof Summary) metric.observe(labels, 0.3);
+  }
+  return m.exposition();
+}
+
+describe('ship: promtool checks the alert rules and the /metrics exposition', function () {
+  this.timeout(60_000);
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'imc-promtool-'));
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('promtool check rules accepts the chart\'s rule groups and those of deploy/monitoring', async () => {
+    const chartFile = join(CHART_DIR, 'files', 'prometheus-rules.yaml');
+    const count = (parse(await readFile(chartFile, 'utf8')) as { groups: Array<{ rules: unknown[] }> }).groups.flatMap((g) => g.rules).length;
+    const kustomizeFile = join(dir, 'deploy-monitoring-rules.yaml');
+    const object = parse(await readFile(join(REPO_ROOT, 'deploy', 'monitoring', 'prometheusrule.yaml'), 'utf8')) as { kind: string; spec: unknown };
+    assert.equal(object.kind, 'PrometheusRule');
+    await writeFile(kustomizeFile, stringify(object.spec));
+    for (const file of [chartFile, kustomizeFile]) {
+      const { code, out } = await promtool(['check', 'rules', file]);
+      assert.equal(code, 0, `promtool check rules ${file}: ${out}`);
+      assert.match(out, new RegExp(`SUCCESS: ${count} rules found`), out);
+    }
+  });
+
+  it('promtool check rules can fail: a broken expression is refused', async () => {
+    const file = join(dir, 'broken.yaml');
+    await writeFile(file, stringify({ groups: [{ name: 'g', rules: [{ alert: 'Broken', expr: 'sum(imagemirror_mirrors' }] }] }));
+    const { code, out } = await promtool(['check', 'rules', file]);
+    assert.notEqual(code, 0, out);
+  });
+
+  it('promtool check metrics finds nothing in our metrics on a real /metrics exposition (prom-client defaults excepted)', async () => {
+    const text = await fullExposition();
+    for (const name of [...METRIC_NAMES, ...WEBHOOK_METRIC_NAMES, 'process_cpu_seconds_total']) {
+      assert.match(text, new RegExp(`^# HELP ${name} \\S`, 'm'), `${name} is not in the exposition`);
+      assert.match(text, new RegExp(`^${name}(_bucket|_count|_sum)?(\\{| )`, 'm'), `${name} has no series: promtool would not look at it`);
+    }
+    const { code, out } = await promtool(['check', 'metrics'], text);
+    const findings = out.split('\n').map((l) => l.trim()).filter(Boolean);
+    const ours = findings.filter((f) => !PROM_CLIENT_LINT.has(f));
+    assert.deepEqual(ours, [], `promtool check metrics (exit ${code}):\n${out}`);
+    assert.ok(code === 0 || (code === 3 && findings.length > 0), `promtool exited ${code}: ${out}`);
+  });
+
+  it('promtool check metrics can fail: a metric without HELP and a camelCase name are reported', async () => {
+    const { code, out } = await promtool(['check', 'metrics'], '# TYPE imagemirrorBad gauge\nimagemirrorBad 1\n');
+    assert.notEqual(code, 0);
+    assert.match(out, /imagemirrorBad no help text/);
+    assert.match(out, /snake_case/);
   });
 });
