@@ -119,7 +119,7 @@ spec:
         fetch(`${hookUrl}/hooks/distribution`, {
           method: 'POST',
           headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/vnd.docker.distribution.events.v1+json' },
-          body: envelope(reg.host, 'team/app', [`1.${i}`]),
+          body: new Uint8Array(envelope(reg.host, 'team/app', [`1.${i}`])),
         }).then((r) => r.status),
       ),
     );
@@ -137,7 +137,7 @@ spec:
   it('wrong secret → 401, oversized body → 413, malformed JSON → 400: nothing enqueued, the loop keeps working', async () => {
     const before = { ok: await reconciles('success'), err: await reconciles('error') };
     const post = (body: string | Buffer, token = TOKEN): Promise<number> =>
-      fetch(`${hookUrl}/hooks/distribution`, { method: 'POST', headers: { authorization: `Bearer ${token}` }, body }).then(async (r) => {
+      fetch(`${hookUrl}/hooks/distribution`, { method: 'POST', headers: { authorization: `Bearer ${token}` }, body: typeof body === 'string' ? body : new Uint8Array(body) }).then(async (r) => {
         await r.arrayBuffer().catch(() => undefined);
         return r.status;
       });
