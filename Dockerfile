@@ -2,10 +2,14 @@
 # image-mirror-controller: `docker build -t image-mirror-controller .`
 # Multi-arch: .github/workflows/release.yml builds linux/amd64 and linux/arm64 with buildx.
 #
-# The base is pinned by tag; pin it by digest too for reproducible builds. Resolve the digest with
-#   docker buildx imagetools inspect node:20.20-slim --format '{{json .Manifest.Digest}}'
-# and build with --build-arg NODE_IMAGE=node:20.20-slim@sha256:<digest> (the release workflow does).
-ARG NODE_IMAGE=node:20.20-slim
+# Base: Node 24, a maintained LTS line (security fixes until April 2028; Node 20 reached end of life
+# on 2026-04-30), on Debian 13 "trixie" slim, named explicitly so the Debian release never changes
+# under the tag. The tag follows Node 24's patch releases; pin it by digest too for reproducible
+# builds. Resolve the digest with
+#   docker buildx imagetools inspect node:24-trixie-slim --format '{{json .Manifest.Digest}}'
+# and build with --build-arg NODE_IMAGE=node:24-trixie-slim@sha256:<digest> (the release workflow does).
+# The CLI itself still runs on Node 20.19+ (package.json engines; the bundle targets node20).
+ARG NODE_IMAGE=node:24-trixie-slim
 
 # Build on the builder's own platform: the output (JavaScript) is the same for every target.
 FROM --platform=$BUILDPLATFORM ${NODE_IMAGE} AS build

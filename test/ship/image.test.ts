@@ -1,8 +1,17 @@
 import { strict as assert } from 'node:assert';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import semver from 'semver';
 import { parse } from 'yaml';
 import { REPO_ROOT } from '../support/helm-render/render.js';
+
+/**
+ * Node.js release lines the image may run: LTS lines still receiving security fixes, with their end
+ * of life (nodejs.org/en/about/previous-releases). Node 20 left this table on 2026-04-30.
+ */
+const MAINTAINED_LTS: Record<number, string> = { 22: '2027-04-30', 24: '2028-04-30' };
+/** Debian releases the node image's slim variants are built on, named in the tag. */
+const DEBIAN_SLIM = /^(bookworm|trixie)-slim$/;
 
 // No Docker daemon here: the Dockerfile's rules are checked statically (docs/release.md).
 describe('ship: container image and release workflow', () => {
@@ -22,9 +31,13 @@ describe('ship: container image and release workflow', () => {
     }
   });
 
-  it('builds on a pinned node:20 slim base, documents digest pinning, and compiles with npm ci + npm run build', () => {
-    assert.match(dockerfile, /^ARG NODE_IMAGE=node:20\.\d+-slim$/m, 'base not pinned to a node:20.x-slim tag');
-    assert.match(dockerfile, /NODE_IMAGE=node:20\.\d+-slim@sha256:/, 'no digest-pinning instruction');
+  it('builds on a maintained Node LTS, Debian slim base named by its release, documents digest pinning, and compiles with npm ci + npm run build', () => {
+    const base = /^ARG NODE_IMAGE=(node:(\d+)(?:\.\d+){0,2}-([a-z]+-slim))$/m.exec(dockerfile);
+    assert.ok(base, 'base is not a node:<version>-<debian release>-slim tag');
+    const [, image, major, variant] = base as unknown as [string, string, string, string];
+    assert.ok(MAINTAINED_LTS[Number(major)], `node ${major} is not a maintained LTS line (${Object.keys(MAINTAINED_LTS).join(', ')})`);
+    assert.match(variant, DEBIAN_SLIM, `${variant} is not a Debian slim variant`);
+    assert.ok(dockerfile.includes(`NODE_IMAGE=${image}@sha256:`), 'no digest-pinning instruction for the same tag');
     assert.ok(stages.length >= 2, 'not multi-stage');
     assert.ok(stages.every((s) => s.from.includes('${NODE_IMAGE}')), 'a stage uses another base');
     const all = stages.flatMap((s) => s.lines);
@@ -49,6 +62,23 @@ describe('ship: container image and release workflow', () => {
     // Read-only root: HOME (docker config, caches) must point at the /tmp emptyDir.
     assert.ok(final.lines.some((l) => /^ENV .*HOME=\/tmp/.test(l)), 'HOME is not /tmp');
     assert.ok(!final.lines.some((l) => /^RUN /.test(l)), 'the runtime stage runs commands as root at build time');
+  });
+
+  it('the CLI keeps running on Node 20.19+: engines, and the bundle targets the oldest supported major', async () => {
+    const pkg = JSON.parse(await readFile(join(REPO_ROOT, 'package.json'), 'utf8')) as { engines: { node: string } };
+    assert.equal(pkg.engines.node, '>=20.19');
+    const major = Number(/^ARG NODE_IMAGE=node:(\d+)/m.exec(dockerfile)?.[1]);
+    assert.ok(semver.satisfies(`${major}.0.0`, pkg.engines.node), `the image's node ${major} is outside engines`);
+    const build = await readFile(join(REPO_ROOT, 'scripts', 'build.mjs'), 'utf8');
+    assert.equal(/target: 'node(\d+)'/.exec(build)?.[1], String(semver.minVersion(pkg.engines.node)?.major), 'dist/ is compiled for a newer Node than engines allows');
+  });
+
+  it('release.yml resolves the digest of the same base the Dockerfile names', async () => {
+    const tag = /^ARG NODE_IMAGE=(\S+)$/m.exec(dockerfile)?.[1];
+    const wf = await readFile(join(REPO_ROOT, '.github', 'workflows', 'release.yml'), 'utf8');
+    assert.match(wf, /imagetools inspect node:/, 'release.yml does not resolve a base digest');
+    const named = [...wf.matchAll(/\bnode:[\w.-]+/g)].map((m) => m[0]);
+    for (const n of named) assert.equal(n, tag, 'release.yml would build on another base than the Dockerfile names');
   });
 
   it('.dockerignore keeps node_modules, tests and git out of the context but lets in what the Dockerfile copies', async () => {
