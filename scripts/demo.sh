@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 say() { printf '\n==> %s\n' "$*"; }
 die() { printf 'demo: %s\n' "$*" >&2; exit 1; }
 
-command -v node >/dev/null || die "node is not installed (Node 20 or newer)"
+command -v node >/dev/null || die "node is not installed (Node 20.19 or newer)"
 if ! command -v docker-registry >/dev/null; then
   [ "$(id -u)" -eq 0 ] || die "needs docker-registry: run as root, or first: sudo apt-get install -y docker-registry"
   say "Installing docker-registry (Debian's distribution 2.8) with apt-get"
@@ -57,10 +57,10 @@ say "Pushing a sample image to A: dev/web:1.4.2 (an index of 3 platforms, signed
 tsx scripts/demo/push-samples.ts "$REGISTRY_A" dev/web 1.4.2 | sed 's/^/    /'
 
 mkdir "$work/specs"
-for template in examples/demo/*.yaml; do
-  sed -e "s|\${REGISTRY_A}|$REGISTRY_A|g" -e "s|\${REGISTRY_B}|$REGISTRY_B|g" "$template" >"$work/specs/$(basename "$template")"
+for template in scripts/demo/*.yaml.tmpl; do
+  sed -e "s|\${REGISTRY_A}|$REGISTRY_A|g" -e "s|\${REGISTRY_B}|$REGISTRY_B|g" "$template" >"$work/specs/$(basename "$template" .tmpl)"
 done
-echo "    ImageMirrors written from examples/demo/*.yaml to $work/specs"
+echo "    ImageMirrors written from scripts/demo/*.yaml.tmpl to $work/specs"
 
 say "Step 1: dev/web -> staging/web on registry A (same registry: manifests copied, blobs mounted)"
 image_mirror sync -f "$work/specs/1-dev-to-staging.yaml" --metrics-file "$work/step1.prom" || die "step 1 failed"

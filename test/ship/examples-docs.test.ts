@@ -25,43 +25,79 @@ function strictSchema(s: unknown): unknown {
   return out;
 }
 
-async function yamlFiles(dir: string): Promise<string[]> {
+async function filesUnder(dir: string, name: RegExp): Promise<string[]> {
   const out: string[] = [];
   for (const e of await readdir(dir, { withFileTypes: true })) {
     const p = join(dir, e.name);
-    if (e.isDirectory()) {
-      if (relative(REPO_ROOT, p) === join('examples', 'demo')) continue; // owned and tested elsewhere
-      out.push(...(await yamlFiles(p)));
-    } else if (/\.ya?ml$/.test(e.name)) out.push(p);
+    if (e.isDirectory()) out.push(...(await filesUnder(p, name)));
+    else if (name.test(e.name)) out.push(p);
   }
   return out.sort();
+}
+/** What `kubectl apply -f <dir> -R` reads. */
+const yamlFiles = (dir: string) => filesUnder(dir, /\.(ya?ml|json)$/);
+
+/** Checks every ImageMirror in a YAML text against the CRD schema and validateMirror; returns how many. */
+async function mirrorValidator(): Promise<(text: string, where: string) => number> {
+  const crd = parse(await readFile(CRD_PATH, 'utf8')) as { spec: { versions: Array<{ name: string; schema: { openAPIV3Schema: unknown } }> } };
+  const schema = strictSchema(crd.spec.versions[0]!.schema.openAPIV3Schema) as Record<string, unknown>;
+  // metadata is `type: object` in a CRD (the API server owns it); check what matters by hand.
+  (schema.properties as Record<string, unknown>).metadata = { type: 'object', required: ['name'], properties: { name: { type: 'string' }, namespace: { type: 'string' } }, additionalProperties: true };
+  const ajv = new Ajv({ strict: false, allErrors: true });
+  addFormats(ajv);
+  for (const f of ['int32', 'int64', 'byte']) ajv.addFormat(f, true);
+  const validate = ajv.compile(schema);
+  return (text, file) => {
+    let mirrors = 0;
+    for (const doc of parseAllDocuments(text)) {
+      assert.equal(doc.errors.length, 0, `${file}: ${doc.errors[0]?.message}`);
+      const obj = doc.toJS() as { kind?: string; apiVersion?: string; metadata?: { name?: string } } | null;
+      if (obj?.kind !== 'ImageMirror') continue;
+      const where = `${file} ${obj.metadata?.name}`;
+      assert.equal(obj.apiVersion, 'imagemirror.dev/v1alpha1', where);
+      assert.ok(validate(obj), `${where}: CRD schema: ${ajv.errorsText(validate.errors)}`);
+      const v = validateMirror(obj);
+      assert.ok(v.ok, `${where}: ${v.ok ? '' : v.errors.join('; ')}`);
+      mirrors++;
+    }
+    return mirrors;
+  };
 }
 
 describe('ship: examples', () => {
   it('every ImageMirror in examples/ validates against the CRD schema and validateMirror', async () => {
-    const crd = parse(await readFile(CRD_PATH, 'utf8')) as { spec: { versions: Array<{ name: string; schema: { openAPIV3Schema: unknown } }> } };
-    const schema = strictSchema(crd.spec.versions[0]!.schema.openAPIV3Schema) as Record<string, unknown>;
-    // metadata is `type: object` in a CRD (the API server owns it); check what matters by hand.
-    (schema.properties as Record<string, unknown>).metadata = { type: 'object', required: ['name'], properties: { name: { type: 'string' }, namespace: { type: 'string' } }, additionalProperties: true };
-    const ajv = new Ajv({ strict: false, allErrors: true });
-    addFormats(ajv);
-    for (const f of ['int32', 'int64', 'byte']) ajv.addFormat(f, true);
-    const validate = ajv.compile(schema);
+    const check = await mirrorValidator();
     const seen = new Set<string>();
     for (const file of await yamlFiles(join(REPO_ROOT, 'examples'))) {
-      for (const doc of parseAllDocuments(await readFile(file, 'utf8'))) {
-        assert.equal(doc.errors.length, 0, `${relative(REPO_ROOT, file)}: ${doc.errors[0]?.message}`);
-        const obj = doc.toJS() as { kind?: string; apiVersion?: string; metadata?: { name?: string } } | null;
-        if (obj?.kind !== 'ImageMirror') continue;
-        const where = `${relative(REPO_ROOT, file)} ${obj.metadata?.name}`;
-        assert.equal(obj.apiVersion, 'imagemirror.dev/v1alpha1', where);
-        assert.ok(validate(obj), `${where}: CRD schema: ${ajv.errorsText(validate.errors)}`);
-        const v = validateMirror(obj);
-        assert.ok(v.ok, `${where}: ${v.ok ? '' : v.errors.join('; ')}`);
-        seen.add(relative(join(REPO_ROOT, 'examples'), file).split('/')[0]!);
-      }
+      if (check(await readFile(file, 'utf8'), relative(REPO_ROOT, file)) > 0) seen.add(relative(join(REPO_ROOT, 'examples'), file).split('/')[0]!);
     }
     assert.deepEqual([...seen].sort(), ['digest-pinned', 'gitops', 'promotion', 'upstream-to-private']);
+  });
+
+  it('nothing `kubectl apply -f examples/ -R` reads holds a ${...} placeholder (the demo templates live in scripts/demo/)', async () => {
+    const files = await yamlFiles(join(REPO_ROOT, 'examples'));
+    assert.ok(files.length >= 5, `only ${files.length} files found`);
+    for (const file of files) assert.doesNotMatch(await readFile(file, 'utf8'), /\$\{[A-Za-z_]+\}/, `${relative(REPO_ROOT, file)} has a placeholder`);
+  });
+
+  it('the demo templates npm run demo fills in are valid ImageMirrors once the registries are substituted, under a name kubectl skips', async () => {
+    const check = await mirrorValidator();
+    const demo = await readFile(join(REPO_ROOT, 'scripts', 'demo.sh'), 'utf8');
+    const glob = /for template in (\S+)\/\*(\.\S+); do/.exec(demo);
+    assert.ok(glob, 'scripts/demo.sh no longer loops over its templates');
+    const [, dir, suffix] = glob as unknown as [string, string, string];
+    assert.doesNotMatch(suffix, /\.(ya?ml|json)$/, 'kubectl apply -f would read the templates');
+    const templates = await filesUnder(join(REPO_ROOT, dir), new RegExp(`${suffix.replace(/\./g, '\\.')}$`));
+    assert.equal(templates.length, 2, `templates under ${dir}: ${templates.join(', ')}`);
+    let mirrors = 0;
+    for (const file of templates) {
+      const text = await readFile(file, 'utf8');
+      assert.match(text, /\$\{REGISTRY_A\}/);
+      const filled = text.replaceAll('${REGISTRY_A}', '127.0.0.1:5001').replaceAll('${REGISTRY_B}', '127.0.0.1:5002');
+      assert.doesNotMatch(filled, /\$\{/, `${file}: a placeholder demo.sh does not fill`);
+      mirrors += check(filled, relative(REPO_ROOT, file));
+    }
+    assert.equal(mirrors, 2);
   });
 
   it('the validator used above rejects a broken example (it can fail)', () => {
