@@ -9,6 +9,7 @@ import { parseDuration } from './mirror/duration.js';
 import { runSync, UsageError } from './standalone/sync.js';
 import { startRun } from './standalone/run.js';
 import type { ControllerCommandOptions } from './controller/command.js';
+import { versionLine } from './version.js';
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
 
@@ -79,7 +80,19 @@ export function buildCli(): Command {
     .description('Keep container images mirrored between OCI registries, moving as few bytes as the registries allow')
     .exitOverride()
     .showHelpAfterError(false)
-    .configureOutput({ outputError: (s, write) => write(s.split('\n')[0] + '\n') });
+    .configureOutput({ outputError: (s, write) => write(s.split('\n')[0] + '\n') })
+    .option('-V, --version', 'print the version, the commit it was built from and the Node version')
+    .on('option:version', () => {
+      process.stdout.write(versionLine() + '\n');
+      throw new CommanderError(0, 'image-mirror.version', '');
+    });
+
+  program
+    .command('version')
+    .description('print the version, the commit it was built from and the Node version')
+    .action(() => {
+      process.stdout.write(versionLine() + '\n');
+    });
 
   logOptions(tenancyOptions(transferOptions(
     program
