@@ -98,7 +98,7 @@ export function buildCli(): Command {
     program
       .command('sync')
       .description('reconcile the ImageMirrors in FILE|DIR once; exit 0 when all are in sync, 1 when any failed')
-      .requiredOption('-f, --filename <path>', 'YAML file or directory (repeatable)', collect, [])
+      .requiredOption('-f, --filename <path>', 'YAML file or directory, or - for standard input (repeatable)', collect, [])
       .option('--dry-run', 'print the plan without writing')
       .addOption(new Option('-o, --output <format>', 'text|json').choices(['text', 'json']).default('text'))
       .option('--docker-config <path>', 'docker config.json with registry credentials')

@@ -17,6 +17,8 @@
  *   would otherwise hang or fill memory); parsing never blocks the event loop for long
  *   (yaml-documents.ts).
  * - Every source is `file:line`, the line where the document (or List item) starts.
+ * - The path `-` is standard input (`kubectl kustomize overlays/prod | image-mirror sync -f -`),
+ *   read once, bounded by MAX_SPEC_FILE_BYTES like a file, and named `<stdin>` in sources.
  * Errors are one line and never quote Secret contents.
  */
 import { constants } from 'node:fs';
@@ -29,6 +31,11 @@ export { MAX_SPEC_FILE_BYTES } from './yaml-documents.js';
 export const DOCKER_CONFIG_JSON_TYPE = 'kubernetes.io/dockerconfigjson';
 const DOCKER_CONFIG_JSON_KEY = '.dockerconfigjson';
 const SPEC_EXTENSIONS = /\.(ya?ml|json)$/i;
+
+/** The path that means standard input, as for kubectl. */
+export const STDIN_PATH = '-';
+/** How standard input is named in sources and errors. */
+export const STDIN_NAME = '<stdin>';
 
 export interface SecretDoc {
   namespace: string;
@@ -134,6 +141,10 @@ async function collectFiles(paths: string[], errors: SpecFileError[]): Promise<s
     files.push(p);
   }
   for (const p of paths) {
+    if (p === STDIN_PATH) {
+      if (!files.includes(STDIN_PATH)) files.push(STDIN_PATH);
+      continue;
+    }
     let st;
     try {
       st = await stat(p);
@@ -288,12 +299,34 @@ async function readBounded(file: string, out: SpecFiles): Promise<string | undef
   }
 }
 
+/** All of `stdin`, or an error entry once it passes MAX_SPEC_FILE_BYTES (reading stops there). */
+async function readStdinBounded(stdin: NodeJS.ReadableStream, out: SpecFiles): Promise<string | undefined> {
+  const chunks: Buffer[] = [];
+  let n = 0;
+  try {
+    for await (const chunk of stdin) {
+      const buf = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
+      n += buf.length;
+      if (n > MAX_SPEC_FILE_BYTES) {
+        out.errors.push({ source: STDIN_NAME, message: tooLarge(n) });
+        return undefined;
+      }
+      chunks.push(buf);
+    }
+  } catch (e) {
+    out.errors.push({ source: STDIN_NAME, message: errMessage(e) });
+    return undefined;
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
 function tooLarge(size: number): string {
   return `file is larger than ${MAX_SPEC_FILE_BYTES} bytes (${size}${size > MAX_SPEC_FILE_BYTES ? '' : '+'}); split it`;
 }
 
-async function readSpecFile(file: string, parser: YamlDocumentParser, out: SpecFiles): Promise<void> {
-  const text = await readBounded(file, out);
+async function readSpecFile(path: string, parser: YamlDocumentParser, out: SpecFiles, stdin: NodeJS.ReadableStream): Promise<void> {
+  const file = path === STDIN_PATH ? STDIN_NAME : path;
+  const text = path === STDIN_PATH ? await readStdinBounded(stdin, out) : await readBounded(path, out);
   if (text === undefined) return;
   // A file contributes all its documents or none: remember where this file's entries start.
   const mark = { mirrors: out.mirrors.length, secrets: out.secrets.length, policies: out.policies.length, errors: out.errors.length };
@@ -331,12 +364,12 @@ async function readSpecFile(file: string, parser: YamlDocumentParser, out: SpecF
 }
 
 /** Reads every ImageMirror, ImageMirrorPolicy and Secret in the given files and directories. Never throws for content. */
-export async function loadSpecFiles(paths: string[]): Promise<SpecFiles> {
+export async function loadSpecFiles(paths: string[], opts: { stdin?: NodeJS.ReadableStream } = {}): Promise<SpecFiles> {
   const out: SpecFiles = { mirrors: [], secrets: [], policies: [], errors: [] };
   const files = await collectFiles(paths, out.errors);
   const parser = new YamlDocumentParser();
   try {
-    for (const f of files) await readSpecFile(f, parser, out);
+    for (const f of files) await readSpecFile(f, parser, out, opts.stdin ?? process.stdin);
   } finally {
     await parser.close();
   }

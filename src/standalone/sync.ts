@@ -12,7 +12,7 @@ import { loadDockerConfigFile, defaultDockerConfigPath, type DockerConfig } from
 import { describeError } from '../oci/errors.js';
 import type { Logger } from '../log.js';
 import { silentLogger } from '../log.js';
-import { loadSpecFiles } from './spec-files.js';
+import { loadSpecFiles, STDIN_NAME, STDIN_PATH } from './spec-files.js';
 import { fileCredentials } from './file-credentials.js';
 import { judgeSpecs, type MirrorEntry } from './judge-specs.js';
 import { closeWithin } from './bounded-close.js';
@@ -34,6 +34,8 @@ export interface SyncOptions {
   requirePolicy?: boolean;
   /** Longest one reconcile may take (the reconciler's default when unset). */
   reconcileTimeoutMs?: number;
+  /** Read for `-f -` (default: process.stdin). */
+  stdin?: NodeJS.ReadableStream;
   stdout: NodeJS.WritableStream;
   stderr: NodeJS.WritableStream;
   log?: Logger;
@@ -54,10 +56,10 @@ export class UsageError extends Error {}
 export async function runSync(o: SyncOptions): Promise<{ exitCode: number; mirrors: MirrorResult[] }> {
   if (o.files.length === 0) throw new UsageError('no spec files given (use -f FILE|DIR)');
   for (const f of o.files) {
-    if (!(await exists(f))) throw new UsageError(`${f}: no such file or directory`);
+    if (f !== STDIN_PATH && !(await exists(f))) throw new UsageError(`${f}: no such file or directory`);
   }
   const metrics = o.metrics ?? new Metrics();
-  const loaded = await loadSpecFiles(o.files);
+  const loaded = await loadSpecFiles(o.files, { stdin: o.stdin });
   const judged = judgeSpecs(loaded);
   let dockerConfig: DockerConfig | undefined;
   try {
@@ -67,7 +69,7 @@ export async function runSync(o: SyncOptions): Promise<{ exitCode: number; mirro
   }
   const fileErrors = [...loaded.errors, ...judged.errors];
   if (judged.mirrors.length === 0 && fileErrors.length === 0) {
-    throw new UsageError(`no ImageMirror documents found in ${o.files.join(', ')}`);
+    throw new UsageError(`no ImageMirror documents found in ${o.files.map((f) => (f === STDIN_PATH ? STDIN_NAME : f)).join(', ')}`);
   }
 
   const out = resultWriter(o, judged.mirrors);
