@@ -108,8 +108,12 @@ spec:
   it('HTTPS_PROXY/HTTP_PROXY carry every registry request; a NO_PROXY host none', async () => {
     const file = await specFile('proxied', privateCa);
     proxy.reset();
+    await source.resetLog();
     const r = await sync(['-f', file, '--certs-dir', certs], { HTTPS_PROXY: proxy.url, HTTP_PROXY: proxy.url });
     assert.equal(r.code, 0, r.stderr);
+    // Every request the plain-HTTP source answered came through the proxy (absolute form, one log entry each).
+    const answered = (await source.accessLog()).length;
+    assert.equal(proxy.log.filter((e) => e.target === source.host).length, answered, JSON.stringify(proxy.log));
     // The TLS registry through a CONNECT tunnel (verified inside it), the plain-HTTP source in absolute form.
     assert.ok(proxy.log.some((e) => e.method === 'CONNECT' && e.target === privateCa.host), JSON.stringify(proxy.log));
     assert.ok(proxy.log.some((e) => e.method !== 'CONNECT' && e.target === source.host), JSON.stringify(proxy.log));
