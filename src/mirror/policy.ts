@@ -18,6 +18,7 @@
  */
 import { canonicalRegistry, parseRepository } from '../oci/reference.js';
 import { GROUP, VERSION, type ImageMirror } from './types.js';
+import { describeValue, get, isObj, type Obj } from './fields.js';
 
 export const POLICY_API_VERSION = `${GROUP}/${VERSION}` as const;
 export const POLICY_KIND = 'ImageMirrorPolicy';
@@ -77,23 +78,7 @@ const METADATA_SERVER_FIELDS = [
   'selfLink',
 ];
 
-type Obj = Record<string, unknown>;
-
-function isObj(v: unknown): v is Obj {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function get(o: Obj, k: string): unknown {
-  const v = o[k];
-  return v === null ? undefined : v;
-}
-
-function describe(v: unknown): string {
-  if (Array.isArray(v)) return 'a list';
-  if (v === null) return 'null';
-  if (typeof v === 'object') return 'a mapping';
-  return `${typeof v} ${JSON.stringify(v)}`;
-}
+const describe = describeValue;
 
 /** Why `glob` is not a usable repository glob, or undefined. */
 export function globProblem(glob: string): string | undefined {

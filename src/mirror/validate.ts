@@ -17,10 +17,10 @@ import { CLOUD_PROVIDERS, isCloudProvider } from '../auth/provider.js';
 import { parseRepository } from '../oci/reference.js';
 import { DURATION_PATTERN, MAX_DURATION_LENGTH } from './duration.js';
 import { readInterval } from './interval.js';
+import { describeValue, get, isObj, quoteValue, type Obj } from './fields.js';
 import {
   compileSemverRange,
   compileTagPattern,
-  quote,
   SEMVER_MAX_LENGTH,
   TAG_PATTERN_MAX_LENGTH,
   tooLong,
@@ -96,8 +96,7 @@ export const LIMITS = {
 
 /** Errors reported per object; the rest are counted (a file with 10⁵ unknown keys gets one line more). */
 export const MAX_REPORTED_ERRORS = 20;
-/** Characters of a user-written value or key quoted in an error before it is cut with `…`. */
-export const QUOTE_MAX_CHARS = 64;
+export { QUOTE_MAX_CHARS } from './fields.js';
 
 const DNS1123_SUBDOMAIN = new RegExp(PATTERNS.dns1123Subdomain);
 const DNS1123_LABEL = new RegExp(PATTERNS.dns1123Label);
@@ -111,31 +110,8 @@ const TARGET_FIELDS = ['repository', 'tags', 'credentials', 'insecure'];
 const CREDENTIALS_FIELDS = ['secretName', 'provider'];
 const PROVIDERS_TEXT = CLOUD_PROVIDERS.join(', ');
 
-type Obj = Record<string, unknown>;
-
-function isObj(v: unknown): v is Obj {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-/** Field value with `null` read as absent. */
-function get(o: Obj, k: string): unknown {
-  const v = o[k];
-  return v === null ? undefined : v;
-}
-
-/** A user-written string quoted for an error message, cut at QUOTE_MAX_CHARS. */
-function q(s: string): string {
-  return s.length <= QUOTE_MAX_CHARS ? quote(s) : `${quote(s.slice(0, QUOTE_MAX_CHARS))}…`;
-}
-
-function describe(v: unknown): string {
-  if (Array.isArray(v)) return 'a list';
-  if (v === null) return 'null';
-  if (typeof v === 'object') return 'a mapping';
-  if (typeof v === 'string') return `string ${q(v)}`;
-  if (typeof v === 'number' || typeof v === 'boolean') return `${typeof v} ${String(v)}`;
-  return typeof v;
-}
+const q = quoteValue;
+const describe = describeValue;
 
 class Checker {
   private readonly all: string[] = [];

@@ -125,6 +125,16 @@ describe('ImageMirrorPolicy globs', () => {
 });
 
 describe('validatePolicy', () => {
+  it('a huge wrong value is quoted cut short: every error stays one short line', () => {
+    const v = validatePolicy({ ...EXAMPLE, apiVersion: 'x'.repeat(1_000_000), kind: 'y\n'.repeat(1000) });
+    assert.equal(v.ok, false);
+    if (v.ok) return;
+    for (const e of v.errors) {
+      assert.ok(e.length < 200, `${e.length} characters: ${e.slice(0, 120)}`);
+      assert.ok(!e.includes('\n'), e);
+    }
+  });
+
   it('accepts the documented example and returns it unchanged', () => {
     const v = validatePolicy(EXAMPLE);
     assert.ok(v.ok, JSON.stringify(v));
