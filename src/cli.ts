@@ -8,6 +8,7 @@ import { describeError } from './oci/errors.js';
 import { parseDuration } from './mirror/duration.js';
 import { runSync, UsageError } from './standalone/sync.js';
 import { startRun } from './standalone/run.js';
+import { runValidate } from './standalone/validate-command.js';
 import type { ControllerCommandOptions } from './controller/command.js';
 import { versionLine } from './version.js';
 
@@ -102,15 +103,17 @@ export function buildCli(): Command {
       .option('--dry-run', 'print the plan without writing')
       .addOption(new Option('-o, --output <format>', 'text|json').choices(['text', 'json']).default('text'))
       .option('--docker-config <path>', 'docker config.json with registry credentials')
+      .option('--credentials-fallback', 'a credentials.secretName missing from the files (a SealedSecret, an ExternalSecret) uses --docker-config instead of failing')
       .option('--metrics-file <path>', 'write the Prometheus exposition here when done')
       .option('--concurrency <n>', 'mirrors reconciled at once', positiveInt('--concurrency'), 2),
-  ))).action(async (opts: { filename: string[]; dryRun?: boolean; output: 'text' | 'json'; dockerConfig?: string; metricsFile?: string; concurrency: number; blobConcurrency: number; registryConnections: number; registryQps?: number; registryQuotaFloor: number; certsDir?: string; requirePolicy?: boolean; reconcileTimeout: string; logLevel: LogLevel; logFormat: LogFormat }) => {
+  ))).action(async (opts: { filename: string[]; dryRun?: boolean; output: 'text' | 'json'; dockerConfig?: string; credentialsFallback?: boolean; metricsFile?: string; concurrency: number; blobConcurrency: number; registryConnections: number; registryQps?: number; registryQuotaFloor: number; certsDir?: string; requirePolicy?: boolean; reconcileTimeout: string; logLevel: LogLevel; logFormat: LogFormat }) => {
     const log = createLogger({ level: opts.logLevel === 'info' ? 'warn' : opts.logLevel, format: opts.logFormat });
     const r = await runSync({
       files: opts.filename,
       dryRun: opts.dryRun,
       output: opts.output,
       dockerConfig: opts.dockerConfig,
+      credentialsFallback: opts.credentialsFallback === true,
       metricsFile: opts.metricsFile,
       concurrency: opts.concurrency,
       blobConcurrency: opts.blobConcurrency,
@@ -126,6 +129,16 @@ export function buildCli(): Command {
     process.exitCode = r.exitCode;
   });
 
+  program
+    .command('validate')
+    .description('check the ImageMirrors and ImageMirrorPolicies in FILE|DIR|- without any registry or Secret (schema, rules, patterns, references, policies, names and target tags defined twice); exit 0 when valid, 1 when not')
+    .requiredOption('-f, --filename <path>', 'YAML file or directory, or - for standard input (repeatable)', collect, [])
+    .option('--require-policy', 'also refuse mirrors in namespaces that no ImageMirrorPolicy names, as sync, run and controller would with this flag')
+    .action(async (opts: { filename: string[]; requirePolicy?: boolean }) => {
+      const r = await runValidate({ files: opts.filename, requirePolicy: opts.requirePolicy === true, stdout: process.stdout });
+      process.exitCode = r.exitCode;
+    });
+
   logOptions(webhookOptions(tenancyOptions(transferOptions(
     program
       .command('run')
@@ -138,8 +151,9 @@ export function buildCli(): Command {
         RUN_METRICS_ADDR,
       )
       .option('--concurrency <n>', 'mirrors reconciled at once', positiveInt('--concurrency'), 4)
-      .option('--docker-config <path>', 'docker config.json with registry credentials'),
-  )))).action(async (opts: { specs: string; statusDir?: string; metricsAddr: string; concurrency: number; dockerConfig?: string; blobConcurrency: number; registryConnections: number; registryQps?: number; registryQuotaFloor: number; certsDir?: string; requirePolicy?: boolean; reconcileTimeout: string; webhookAddr?: string; webhookTokenFile?: string; logLevel: LogLevel; logFormat: LogFormat }) => {
+      .option('--docker-config <path>', 'docker config.json with registry credentials')
+      .option('--credentials-fallback', 'a credentials.secretName missing from the files (a SealedSecret, an ExternalSecret) uses --docker-config instead of failing'),
+  )))).action(async (opts: { specs: string; statusDir?: string; metricsAddr: string; concurrency: number; dockerConfig?: string; credentialsFallback?: boolean; blobConcurrency: number; registryConnections: number; registryQps?: number; registryQuotaFloor: number; certsDir?: string; requirePolicy?: boolean; reconcileTimeout: string; webhookAddr?: string; webhookTokenFile?: string; logLevel: LogLevel; logFormat: LogFormat }) => {
     const log = createLogger({ level: opts.logLevel, format: opts.logFormat });
     const handle = await startRun({
       specsDir: opts.specs,
@@ -147,6 +161,7 @@ export function buildCli(): Command {
       metricsAddr: opts.metricsAddr,
       concurrency: opts.concurrency,
       dockerConfig: opts.dockerConfig,
+      credentialsFallback: opts.credentialsFallback === true,
       blobConcurrency: opts.blobConcurrency,
       registryConnections: opts.registryConnections,
       certsDir: opts.certsDir,

@@ -1,7 +1,8 @@
 /**
  * Credentials in file modes: a mirror's `credentials.secretName` names a dockerconfigjson Secret
  * document in the same files (same namespace; none means `default`); every side also falls back to
- * --docker-config. Never another namespace's Secret. (`credentials.provider` is resolved by the
+ * --docker-config. Never another namespace's Secret. A named Secret missing from the files is an
+ * error, unless --credentials-fallback says to use --docker-config for it. (`credentials.provider` is resolved by the
  * reconciler, with the identity of the host this runs on.)
  *
  * Secret documents follow the controller's rules, through the same implementation
@@ -15,12 +16,24 @@ import { dockerConfigProvider, type DockerConfig } from '../oci/docker-config.js
 import type { SecretRef } from '../mirror/types.js';
 import { findSecret, type SecretDoc } from './spec-files.js';
 
-export function fileCredentials(secrets: SecretDoc[], dockerConfig: DockerConfig | undefined) {
+export interface FileCredentialsOptions {
+  /**
+   * --credentials-fallback: a named Secret that is not in the files (a SealedSecret or
+   * ExternalSecret in the repository, unreadable here) means the --docker-config credentials
+   * instead of an error. A Secret that is present but wrong is still an error.
+   */
+  fallbackForMissingSecrets?: boolean;
+}
+
+export function fileCredentials(secrets: SecretDoc[], dockerConfig: DockerConfig | undefined, o: FileCredentialsOptions = {}) {
   const fallback: DockerConfig[] = dockerConfig ? [dockerConfig] : [];
   return async (namespace: string, ref: SecretRef | undefined): Promise<CredentialProvider> => {
     if (!ref) return dockerConfigProvider(...fallback);
     const secret = findSecret(secrets, namespace, ref.secretName);
-    if (!secret) throw new CredentialsNotFoundError(`secret ${namespace}/${ref.secretName} not found`);
+    if (!secret && o.fallbackForMissingSecrets) return dockerConfigProvider(...fallback);
+    if (!secret) {
+      throw new CredentialsNotFoundError(`secret ${namespace}/${ref.secretName} not found in the spec files (with --credentials-fallback, --docker-config is used instead)`);
+    }
     return dockerConfigSecretCredentials(secret, fallback);
   };
 }

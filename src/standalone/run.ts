@@ -35,6 +35,8 @@ export interface RunOptions {
   metricsAddr?: string;
   concurrency?: number;
   dockerConfig?: string;
+  /** --credentials-fallback: a named Secret missing from the files means --docker-config. */
+  credentialsFallback?: boolean;
   blobConcurrency?: number;
   registryConnections?: number;
   /** --certs-dir: replaces the default certs directories. */
@@ -124,7 +126,7 @@ export async function startRun(o: RunOptions): Promise<RunHandle> {
     await rename(`${file}.tmp`, file);
   };
 
-  const credentialsFor = () => fileCredentials(secrets, dockerConfig);
+  const credentialsFor = () => fileCredentials(secrets, dockerConfig, { fallbackForMissingSecrets: o.credentialsFallback === true });
 
   const loop = createWorkLoop({
     reconciler,

@@ -28,6 +28,8 @@ export interface SyncOptions {
   registryConnections?: number;
   /** --certs-dir: replaces the default certs directories. */
   certsDir?: string;
+  /** --credentials-fallback: a named Secret missing from the files means --docker-config. */
+  credentialsFallback?: boolean;
   /** --registry-qps / --registry-quota-floor: one budget shared by every registry client. */
   rateLimit?: { qps?: number; floor?: number };
   /** Refuse mirrors in namespaces no ImageMirrorPolicy names. */
@@ -90,7 +92,7 @@ export async function runSync(o: SyncOptions): Promise<{ exitCode: number; mirro
     // The operator's own host: an `az login` (or GitHub's azure/login) counts as an Azure identity.
     cloud: { hostTools: true },
   });
-  const credentials = fileCredentials(loaded.secrets, dockerConfig);
+  const credentials = fileCredentials(loaded.secrets, dockerConfig, { fallbackForMissingSecrets: o.credentialsFallback === true });
   let next = 0;
   const byIndex = new Map<number, MirrorResult>();
   const worker = async () => {
