@@ -4,7 +4,7 @@ import { targetActionLabel, TargetAction } from '../src/copy/actions.js';
 
 describe('metrics', () => {
   it('registers every metric name the docs, dashboard and alerts may use', async () => {
-    const m = new Metrics();
+    const m = new Metrics({ controller: true });
     const names = (await m.registry.getMetricsAsJSON()).map((x) => x.name);
     for (const n of METRIC_NAMES) assert.ok(names.includes(n), `${n} not registered`);
   });

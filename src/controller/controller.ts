@@ -123,6 +123,8 @@ type MirrorObject = ImageMirror & { metadata: ImageMirror['metadata'] & { deleti
 export async function runController(o: ControllerOptions): Promise<ControllerHandle> {
   const log = o.log ?? silentLogger;
   const kc = o.kubeconfig;
+  // The watch and lease gauges mean something only here, so only the controller exports them.
+  o.metrics.registerControllerMetrics();
   const namespaces: Array<string | undefined> = o.namespaces?.length ? [...new Set(o.namespaces)] : [undefined];
   const identity = o.identity ?? `${hostname()}_${randomUUID().slice(0, 8)}`;
   const statusWriter = new StatusWriter(kc);
@@ -181,6 +183,7 @@ export async function runController(o: ControllerOptions): Promise<ControllerHan
       },
       list: () => allMirrors().filter((m) => !m.metadata.deletionTimestamp),
       statuses: () => allMirrors().map((m) => m.status),
+      keyedStatuses: () => allMirrors().map((m) => [mirrorKey(m), m.status] as const),
       context: (m, signal) => {
         const own = m.metadata.namespace ?? 'default';
         return {
@@ -196,7 +199,7 @@ export async function runController(o: ControllerOptions): Promise<ControllerHan
           allowCloudProviderHint: cloudCredentialsHint,
         };
       },
-      // Suspended: the status is left as it was (nothing is written when nothing changed).
+      // Suspended: conditions are left as they were, observedGeneration follows the spec.
       writeStatus: (m, result): Promise<StatusWriteResult> => statusWriter.write(m, result.status),
       afterWrite: (m, result) => recordEvent(m, result),
     },

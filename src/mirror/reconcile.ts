@@ -200,7 +200,11 @@ export function createReconciler(o: ReconcilerOptions = {}): MirrorReconciler {
     const m = v.mirror;
     const spec = m.spec;
     if (spec.suspend) {
-      return { outcome: 'suspended', reason: Reason.Suspended, message: 'suspended', status: prev, targets: [] };
+      // Conditions stay as they were (the last thing known about the images), but the status does
+      // describe this generation: tools waiting for observedGeneration (kstatus, Argo CD, Flux)
+      // would otherwise wait forever on a mirror suspended in the same change.
+      const status = generation === undefined || prev.observedGeneration === generation ? prev : { ...prev, observedGeneration: generation };
+      return { outcome: 'suspended', reason: Reason.Suspended, message: 'suspended', status, targets: [] };
     }
     const key = mirrorKey(m);
     if (ctx.policies?.length || ctx.requirePolicy) {

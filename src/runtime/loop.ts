@@ -14,7 +14,7 @@ import { silentLogger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { describeError } from '../oci/errors.js';
 import type { ReconcileContext, ReconcileResult, Reconciler } from '../mirror/reconciler.js';
-import { ConditionType, type ImageMirror, type ImageMirrorStatus } from '../mirror/types.js';
+import { ConditionType, mirrorKey, type ImageMirror, type ImageMirrorStatus } from '../mirror/types.js';
 import { WorkQueue, type BackoffOptions, type Clock } from '../queue/work-queue.js';
 
 /** Resync interval when a synced result names none (the CRD's default spec.interval). */
@@ -27,6 +27,8 @@ export const DEFAULT_RESYNC_JITTER = 0.1;
  * reconcile should see all of it: events for a mirror within this window make one reconcile.
  */
 export const PUSH_COALESCE_MS = 500;
+/** The reason imagemirror_mirror_ready carries for a mirror with no Ready condition yet. */
+export const NOT_RECONCILED_REASON = 'NotReconciled';
 
 /**
  * What a status write came to:
@@ -45,6 +47,11 @@ export interface MirrorStore {
   list(): readonly ImageMirror[];
   /** The status of every mirror the front end shows (including ones it cannot reconcile), for the Ready gauge. */
   statuses(): Iterable<ImageMirrorStatus | undefined>;
+  /**
+   * Every mirror the front end shows, by `namespace/name` key, with its stored status: the
+   * per-mirror series (imagemirror_mirror_ready, …). Without it, list() with get()'s status.
+   */
+  keyedStatuses?(): Iterable<readonly [key: string, status: ImageMirrorStatus | undefined]>;
   /** How mirror is reconciled: credentials, policies and limits of this front end. */
   context(mirror: ImageMirror, signal: AbortSignal): ReconcileContext;
   writeStatus(mirror: ImageMirror, result: ReconcileResult): Promise<StatusWriteResult>;
@@ -61,7 +68,7 @@ export interface WorkLoopOptions {
   store: MirrorStore;
   /** With forget (createReconciler's), a mirror that is gone releases its target tags. */
   reconciler: Reconciler & { forget?(key: string): void };
-  metrics: Pick<Metrics, 'reconciles' | 'mirrors' | 'workqueueDepth'>;
+  metrics: Pick<Metrics, 'reconciles' | 'mirrors' | 'workqueueDepth' | 'mirrorReady' | 'mirrorLastSuccess'>;
   log?: Logger;
   /** Parallel reconciles. Default 4. */
   concurrency?: number;
@@ -98,12 +105,20 @@ export interface WorkLoop {
   drop(key: string): void;
   /** Whether key is queued or being reconciled, and when a delayed add (resync, retry, push) is due. */
   pending(key: string): { queued: boolean; scheduledAt?: number };
-  /** Recount the Ready gauge from the store. */
+  /**
+   * Recount the Ready gauge from the store and bring the per-mirror series up to date: a changed
+   * reason replaces the mirror's series, a mirror gone from the store loses its series.
+   */
   refreshReadyGauge(): void;
   /** The store it was given (e.g. to match pushes against its mirrors). */
   readonly store: MirrorStore;
   /** The queue while running (tests read scheduled deadlines and requeue counts). */
   readonly queue: WorkQueue | undefined;
+}
+
+function splitKey(key: string): { namespace: string; name: string } {
+  const i = key.indexOf('/');
+  return i < 0 ? { namespace: 'default', name: key } : { namespace: key.slice(0, i), name: key.slice(i + 1) };
 }
 
 export function createWorkLoop(o: WorkLoopOptions): WorkLoop {
@@ -115,6 +130,9 @@ export function createWorkLoop(o: WorkLoopOptions): WorkLoop {
   const coalesceMs = o.pushCoalesceMs ?? PUSH_COALESCE_MS;
   let queue: WorkQueue | undefined;
 
+  /** key → the reason label its imagemirror_mirror_ready series carries now. */
+  const exported = new Map<string, string>();
+
   function refreshReadyGauge(): void {
     const counts: Record<string, number> = { True: 0, False: 0, Unknown: 0 };
     for (const status of store.statuses()) {
@@ -122,6 +140,33 @@ export function createWorkLoop(o: WorkLoopOptions): WorkLoop {
       counts[ready] = (counts[ready] ?? 0) + 1;
     }
     for (const [ready, n] of Object.entries(counts)) o.metrics.mirrors.set({ ready }, n);
+    refreshMirrorSeries();
+  }
+
+  function refreshMirrorSeries(): void {
+    const entries = store.keyedStatuses?.() ?? store.list().map((m) => [mirrorKey(m), store.get(mirrorKey(m))?.status ?? m.status] as const);
+    const seen = new Set<string>();
+    for (const [key, status] of entries) {
+      const { namespace, name } = splitKey(key);
+      const ready = status?.conditions?.find((c) => c.type === ConditionType.Ready);
+      const reason = ready?.reason || NOT_RECONCILED_REASON;
+      const before = exported.get(key);
+      // One series per mirror: the old reason's series goes, or an alert would see both.
+      if (before !== undefined && before !== reason) o.metrics.mirrorReady.remove({ namespace, name, reason: before });
+      o.metrics.mirrorReady.set({ namespace, name, reason }, ready?.status === 'True' ? 1 : 0);
+      exported.set(key, reason);
+      const lastSync = status?.lastSyncTime ? Date.parse(status.lastSyncTime) : NaN;
+      if (Number.isFinite(lastSync)) o.metrics.mirrorLastSuccess.set({ namespace, name }, lastSync / 1000);
+      else o.metrics.mirrorLastSuccess.remove({ namespace, name });
+      seen.add(key);
+    }
+    for (const [key, reason] of exported) {
+      if (seen.has(key)) continue;
+      const { namespace, name } = splitKey(key);
+      o.metrics.mirrorReady.remove({ namespace, name, reason });
+      o.metrics.mirrorLastSuccess.remove({ namespace, name });
+      exported.delete(key);
+    }
   }
 
   const seconds = (ms: number): number => Math.round(ms / 1000);

@@ -147,13 +147,19 @@ describe('reconcile(mirror) → status', function () {
     assert.equal((await client.repository('taken/app').headManifest('1.0.0'))?.digest, before?.digest);
   });
 
-  it('suspend: nothing done, status left as it was', async () => {
-    const prev = { conditions: [{ type: 'Ready', status: 'True' as const, reason: 'Synced', message: 'x', lastTransitionTime: '2026-01-01T00:00:00Z' }] };
+  it('suspend: nothing done, conditions left as they were, observedGeneration recorded', async () => {
+    const prev = { observedGeneration: 2, conditions: [{ type: 'Ready', status: 'True' as const, reason: 'Synced', message: 'x', lastTransitionTime: '2026-01-01T00:00:00Z' }] };
     await open.resetLog();
-    const r = await reconciler.reconcile(mirror({ source: { repository: `${open.host}/src/app`, tags: ['1.0.0'] }, targets: [{ repository: `${open.host}/x/y` }], suspend: true }, {}, prev), anonymousCtx);
+    const spec = { source: { repository: `${open.host}/src/app`, tags: ['1.0.0'] }, targets: [{ repository: `${open.host}/x/y` }], suspend: true };
+    const r = await reconciler.reconcile(mirror(spec, {}, prev), anonymousCtx);
     assert.equal(r.outcome, 'suspended');
-    assert.deepEqual(r.status, prev);
+    // The mirror was suspended in generation 3: the status now says it has seen generation 3.
+    assert.deepEqual(r.status, { ...prev, observedGeneration: 3 });
+    assert.deepEqual(r.status.conditions, prev.conditions);
     assert.deepEqual(await open.accessLog(), []);
+    // Seen already: the very same status, so nothing is written.
+    const again = await reconciler.reconcile(mirror(spec, {}, r.status), anonymousCtx);
+    assert.equal(again.status, r.status);
   });
 
   it('an unreachable registry: RegistryError, one line, the loop survives', async () => {

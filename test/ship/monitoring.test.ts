@@ -21,7 +21,7 @@ interface Rule {
 
 /** Every series name our process exports: registered metrics plus histogram/summary suffixes. */
 async function exportedSeries(): Promise<Set<string>> {
-  const m = new Metrics({ defaultMetrics: true });
+  const m = new Metrics({ defaultMetrics: true, controller: true });
   const names = new Set<string>();
   for (const metric of await m.registry.getMetricsAsJSON()) {
     names.add(metric.name);
@@ -78,11 +78,13 @@ describe('ship: alerts and dashboard use only metrics the controller exports', (
     }
   });
 
-  it('alerts cover not-ready mirrors (30m), failing syncs, registry 429/5xx and a growing queue, each with severity and a summary', async () => {
+  it('alerts cover not-ready mirrors (30m, each named), failing syncs, registry 429/5xx and a growing queue, each with severity and a summary', async () => {
     const rules = await alertRules();
     const byName = new Map(rules.map((r) => [r.alert, r]));
     const notReady = byName.get('ImageMirrorNotReady');
-    assert.match(notReady?.expr ?? '', /imagemirror_mirrors\{ready="False"\}/);
+    // One alert per mirror: the per-mirror series, grouped by the mirror, its name in the summary.
+    assert.match(notReady?.expr ?? '', /^max by \(namespace, exported_namespace, name\) \(imagemirror_mirror_ready\) == 0$/);
+    assert.match(notReady?.annotations?.summary ?? '', /\{\{ or \$labels\.exported_namespace \$labels\.namespace \}\}\/\{\{ \$labels\.name \}\}/);
     assert.equal(notReady?.for, '30m');
     assert.match(byName.get('ImageMirrorSyncErrors')?.expr ?? '', /imagemirror_target_syncs_total\{result="failed"\}/);
     assert.match(byName.get('ImageMirrorRegistryErrors')?.expr ?? '', /imagemirror_registry_requests_total\{code=~"429\|5\.\."\}/);
@@ -121,6 +123,9 @@ describe('ship: alerts and dashboard use only metrics the controller exports', (
       'imagemirror_registry_requests_total',
       'imagemirror_workqueue_depth',
       'imagemirror_mirrors',
+      'imagemirror_mirror_ready',
+      'imagemirror_mirror_last_success_timestamp_seconds',
+      'imagemirror_build_info',
     ]) {
       assert.ok(used.has(need), `dashboard has no panel on ${need}`);
     }
@@ -145,7 +150,7 @@ describe('ship: alerts and dashboard use only metrics the controller exports', (
 
   it('docs/metrics.md documents every registered metric with its labels', async () => {
     const doc = await readFile(join(REPO_ROOT, 'docs', 'metrics.md'), 'utf8');
-    const m = new Metrics();
+    const m = new Metrics({ controller: true });
     for (const metric of await m.registry.getMetricsAsJSON()) {
       const row = doc.split('\n').find((l) => l.startsWith(`| \`${metric.name}\``));
       assert.ok(row, `docs/metrics.md has no table row for ${metric.name}`);
@@ -182,7 +187,7 @@ const PROM_CLIENT_LINT = new Set([
 
 /** The /metrics exposition with every metric of ours holding a series (an empty family is not checked). */
 async function fullExposition(): Promise<string> {
-  const m = new Metrics({ defaultMetrics: true });
+  const m = new Metrics({ defaultMetrics: true, controller: true });
   webhookMetrics(m);
   for (const metric of m.registry.getMetricsAsArray()) {
     const names = (metric as unknown as { labelNames?: string[] }).labelNames ?? [];
@@ -219,6 +224,27 @@ describe('ship: promtool checks the alert rules and the /metrics exposition', fu
       assert.equal(code, 0, `promtool check rules ${file}: ${out}`);
       assert.match(out, new RegExp(`SUCCESS: ${count} rules found`), out);
     }
+  });
+
+  it('promtool test rules: ImageMirrorNotReady names the failing mirror and its current reason, once per mirror across replicas, through a change of reason', async () => {
+    const file = join(REPO_ROOT, 'test', 'ship', 'fixtures', 'prometheus-rules.test.yaml');
+    const { code, out } = await promtool(['test', 'rules', file]);
+    assert.equal(code, 0, `promtool test rules ${file}: ${out}`);
+    assert.match(out, /SUCCESS/);
+  });
+
+  it('promtool test rules can fail: the same input against a rule that groups by reason fires no alert', async () => {
+    const rules = parse(await readFile(join(CHART_DIR, 'files', 'prometheus-rules.yaml'), 'utf8')) as { groups: Array<{ rules: Rule[] }> };
+    for (const r of rules.groups.flatMap((g) => g.rules)) if (r.alert === 'ImageMirrorNotReady') r.expr = 'max by (namespace, exported_namespace, name, reason) (imagemirror_mirror_ready) == 0';
+    const rulesFile = join(dir, 'by-reason.yaml');
+    await writeFile(rulesFile, stringify(rules));
+    const fixture = parse(await readFile(join(REPO_ROOT, 'test', 'ship', 'fixtures', 'prometheus-rules.test.yaml'), 'utf8')) as { rule_files: string[] };
+    fixture.rule_files = [rulesFile];
+    const testFile = join(dir, 'by-reason.test.yaml');
+    await writeFile(testFile, stringify(fixture));
+    const { code, out } = await promtool(['test', 'rules', testFile]);
+    assert.notEqual(code, 0, out);
+    assert.match(out, /got:\s*\[\]/);
   });
 
   it('promtool check rules can fail: a broken expression is refused', async () => {
