@@ -3,18 +3,19 @@
  * Resolves the source selection with one tags/list and one HEAD per selected tag, then hands each
  * image to the copy engine; turns what happened into kstatus conditions and per-target rows.
  */
-import { createHash } from 'node:crypto';
 import { CopyEngine } from '../copy/engine.js';
 import { BlobLocations } from '../copy/blob-locations.js';
 import { TargetAction } from '../copy/actions.js';
 import type { Metrics } from '../metrics.js';
 import type { Logger } from '../log.js';
 import { silentLogger } from '../log.js';
-import { RegistryClient, type RegistryClientOptions } from '../oci/registry.js';
+import type { RegistryClientOptions } from '../oci/registry.js';
+import { openRepository } from '../backends/open.js';
+import { CLIENT_POOL_MAX, CredentialLookupError, RegistryPool } from '../backends/registry/pool.js';
 import { DEFAULT_CERTS_DIRS, loadHostTls } from '../oci/certs-dir.js';
 import { parseRepository, formatReference } from '../oci/reference.js';
 import { describeError, isOciError, isNotFound } from '../oci/errors.js';
-import type { Credential, CredentialProvider } from '../oci/credentials.js';
+import type { CredentialProvider } from '../oci/credentials.js';
 import type { Repository } from '../oci/content.js';
 import { CloudCredentialCache, type CloudCacheOptions } from '../auth/cloud-cache.js';
 import { isCloudCredentialProvider } from '../auth/provider.js';
@@ -94,7 +95,8 @@ export interface MirrorReconciler extends Reconciler {
   close(): Promise<void>;
 }
 
-const CLIENT_CACHE_MAX = 64;
+/** Registry clients kept by one reconciler (least recently used closed beyond it). */
+const CLIENT_CACHE_MAX = CLIENT_POOL_MAX;
 /** Default per-reconcile deadline: long enough for a multi-GiB image on a slow link. */
 export const DEFAULT_RECONCILE_TIMEOUT_MS = 30 * 60_000;
 /** errorCode of a target row left alone because another mirror owns the tag. */
@@ -103,7 +105,6 @@ export const TARGET_CLAIMED_CODE = 'TARGET_CLAIMED';
 export function createReconciler(o: ReconcilerOptions = {}): MirrorReconciler {
   const locations = o.locations ?? new BlobLocations();
   const engine = new CopyEngine({ metrics: o.metrics, locations, blobConcurrency: o.blobConcurrency });
-  const clients = new Map<string, RegistryClient>();
   const log = o.log ?? silentLogger;
   const claims = o.claims ?? new TargetClaims();
   // setTimeout fires at once past 2^31-1 ms (~24.8 days): a longer limit is as good as none.
@@ -111,6 +112,14 @@ export function createReconciler(o: ReconcilerOptions = {}): MirrorReconciler {
 
   const cloud = new CloudCredentialCache(o.cloud);
   const certsDirs = o.certsDirs ?? DEFAULT_CERTS_DIRS;
+  const pool = new RegistryPool({
+    client: o.client,
+    certsDirs,
+    log,
+    onRequest: (e) => o.metrics?.observeRequest(e),
+    onCapability: (registry, c, supported) => o.metrics?.setCapability(registry, c, supported),
+    max: CLIENT_CACHE_MAX,
+  });
 
   /**
    * The credentials of one side: a cloud provider from the cache (made once per provider and
@@ -130,52 +139,18 @@ export function createReconciler(o: ReconcilerOptions = {}): MirrorReconciler {
   }
 
   /**
-   * One client per (registry, TLS mode, credentials identity). The client asks its provider before
-   * every request, so a renewed cloud token keeps the client and what it learned (capabilities,
-   * challenges, connections); a rotated Secret has another identity, so it takes effect at once.
-   * A provider without an identity is asked once and its credential baked into a client keyed by
-   * a hash of it, never the secret.
+   * The repository through the pooled registry clients (one per registry, TLS mode and credentials
+   * identity: see RegistryPool). A credential lookup that fails up front fails the side before any
+   * copy starts: CredentialsNotFound for a cloud provider, else the provider's own error.
    */
   async function repositoryFor(repo: string, creds: CredentialProvider, insecure: boolean): Promise<Repository> {
-    const ref = parseRepository(repo);
-    // Asked once up front even when the client will ask again: a side without usable credentials
-    // fails here, before any copy starts (a renewing provider serves the next ask from its cache).
-    let credential: Credential | undefined;
     try {
-      credential = await creds.get(ref.registry);
+      return await openRepository(repo, creds, { pool, insecure });
     } catch (e) {
-      if (isCloudCredentialProvider(creds)) throw new CredentialsNotFoundError(describeError(e));
-      throw e;
+      if (!(e instanceof CredentialLookupError)) throw e;
+      if (isCloudCredentialProvider(creds)) throw new CredentialsNotFoundError(describeError(e.cause));
+      throw e.cause;
     }
-    const identity = creds.identity;
-    const key = `${ref.registry}|${insecure}|${identity ?? `credential:${fingerprint(credential)}`}`;
-    let client = clients.get(key);
-    if (client) {
-      clients.delete(key); // re-insert: most recently used last
-    } else {
-      // At debug level every request is a line, as skopeo --debug traces them; its URL carries no
-      // credentials and no upload state. Below debug nothing is built.
-      const trace = log.isLevelEnabled?.('debug') === true;
-      client = new RegistryClient(ref.registry, {
-        ...o.client,
-        insecure,
-        tls: await loadHostTls(ref.registry, certsDirs),
-        credentials: identity !== undefined ? creds : { get: async (r) => (r === ref.registry ? credential : undefined) },
-        onRequest: (e) => {
-          o.metrics?.observeRequest(e);
-          if (trace) log.debug('registry request', { ...e });
-        },
-        onTokenRequest: trace ? (e) => log.debug('token request', { ...e }) : undefined,
-        onCapability: (c, supported) => o.metrics?.setCapability(ref.registry, c, supported),
-      });
-      if (clients.size >= CLIENT_CACHE_MAX) {
-        const [oldestKey, oldest] = clients.entries().next().value as [string, RegistryClient];
-        clients.delete(oldestKey);
-        void oldest.close().catch(() => {});
-      }
-    }
-    clients.set(key, client);
-    return client.repository(ref.repository);
   }
 
   async function reconcile(raw: ImageMirror, ctx: ReconcileContext): Promise<ReconcileResult> {
@@ -390,7 +365,9 @@ export function createReconciler(o: ReconcilerOptions = {}): MirrorReconciler {
       );
     }
     const images1 = images.length === 1 ? '1 image' : `${images.length} images`;
-    const message = `${images1}, ${reports.length} target tag${reports.length === 1 ? '' : 's'} in sync`;
+    const tags = `${reports.length} target tag${reports.length === 1 ? '' : 's'}`;
+    // A dry run wrote nothing: it says what a real run would do, never that anything is in sync.
+    const message = ctx.dryRun ? `dry run: ${images1}, ${tags}: ${wouldDo(reports)}` : `${images1}, ${tags} in sync`;
     return finish('synced', Reason.Synced, message, { ...extra, lastSyncTime: now.toISOString() }, reports, intervalMs);
   }
 
@@ -452,8 +429,7 @@ export function createReconciler(o: ReconcilerOptions = {}): MirrorReconciler {
       }
     },
     close: async () => {
-      await Promise.all([...clients.values()].map((c) => c.close().catch(() => {})));
-      clients.clear();
+      await pool.close();
     },
   };
 }
@@ -498,6 +474,16 @@ function sourceReason(e: unknown): string {
   return Reason.RegistryError;
 }
 
+/** `would copy 1, would retag 2, 3 up to date` (only the actions that occur). */
+function wouldDo(reports: readonly TargetReport[]): string {
+  const count = (a: TargetAction) => reports.filter((r) => r.action === a).length;
+  const parts: string[] = [];
+  if (count(TargetAction.Copied) > 0) parts.push(`would copy ${count(TargetAction.Copied)}`);
+  if (count(TargetAction.Retagged) > 0) parts.push(`would retag ${count(TargetAction.Retagged)}`);
+  if (count(TargetAction.UpToDate) > 0) parts.push(`${count(TargetAction.UpToDate)} up to date`);
+  return parts.length > 0 ? parts.join(', ') : 'nothing to do';
+}
+
 function refPart(reference: string): { tag?: string; digest?: string } {
   return reference.startsWith('sha256:') ? { digest: reference } : { tag: reference };
 }
@@ -522,9 +508,4 @@ function refusedCloudProvider(spec: ImageMirror['spec'], ctx: ReconcileContext):
     if (isCloudRef(ref) && !ctx.cloudProviders.includes(ref.provider)) return ref.provider;
   }
   return undefined;
-}
-
-function fingerprint(c: Credential | undefined): string {
-  if (!c) return 'anonymous';
-  return createHash('sha256').update(JSON.stringify(c)).digest('hex').slice(0, 16);
 }

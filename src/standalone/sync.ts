@@ -50,10 +50,30 @@ export interface MirrorResult {
   ready: boolean;
   reason: string;
   message: string;
-  targets: TargetReport[];
+  /** In a dry run, `action` is one of DRY_RUN_ACTIONS' values. */
+  targets: Array<Omit<TargetReport, 'action'> & { action: ReportedAction }>;
 }
 
 export class UsageError extends Error {}
+
+/**
+ * What a dry run reports in place of each action: it wrote nothing, so nothing was copied or
+ * retagged, and a conflict is one the real run would meet. Failed stays Failed (the read failed).
+ */
+export const DRY_RUN_ACTIONS = {
+  [TargetAction.Copied]: 'WouldCopy',
+  [TargetAction.Retagged]: 'WouldRetag',
+  [TargetAction.UpToDate]: TargetAction.UpToDate,
+  [TargetAction.Conflict]: 'WouldConflict',
+  [TargetAction.Failed]: TargetAction.Failed,
+} as const satisfies Record<TargetAction, string>;
+export type ReportedAction = TargetAction | (typeof DRY_RUN_ACTIONS)[TargetAction];
+
+/** The mirror reason a dry run reports instead of Synced: nothing was synced. */
+export const DRY_RUN_SYNCED_REASON = 'WouldSync';
+
+/** First line of a dry run's text output, so a log read later cannot be mistaken for a real run. */
+export const DRY_RUN_HEADER = 'DRY RUN: nothing was written; ACTION is what sync would do';
 
 export async function runSync(o: SyncOptions): Promise<{ exitCode: number; mirrors: MirrorResult[] }> {
   if (o.files.length === 0) throw new UsageError('no spec files given (use -f FILE|DIR)');
@@ -122,9 +142,9 @@ export async function runSync(o: SyncOptions): Promise<{ exitCode: number; mirro
       name: mirror.metadata.name,
       namespace: mirror.metadata.namespace ?? 'default',
       ready: r.outcome === 'synced',
-      reason: r.reason,
+      reason: o.dryRun && r.outcome === 'synced' ? DRY_RUN_SYNCED_REASON : r.reason,
       message: r.message,
-      targets: r.targets,
+      targets: o.dryRun ? r.targets.map((t) => ({ ...t, action: DRY_RUN_ACTIONS[t.action] })) : r.targets,
     };
   };
   try {
@@ -134,7 +154,7 @@ export async function runSync(o: SyncOptions): Promise<{ exitCode: number; mirro
   }
   for (let i = 0; i < judged.mirrors.length; i++) results.push(byIndex.get(i)!);
 
-  if (o.output === 'json') o.stdout.write(JSON.stringify({ mirrors: results.map(jsonMirror) }, null, 2) + '\n');
+  if (o.output === 'json') o.stdout.write(JSON.stringify({ ...(o.dryRun ? { dryRun: true } : {}), mirrors: results.map(jsonMirror) }, null, 2) + '\n');
   if (o.metricsFile) {
     const tmp = `${o.metricsFile}.tmp`;
     await writeFile(tmp, await metrics.exposition());
@@ -158,7 +178,8 @@ function resultWriter(o: SyncOptions, mirrors: MirrorEntry[]): {
 } {
   const tty = (o.stderr as { isTTY?: boolean }).isTTY === true;
   const progress = tty ? progressPrinter(o.stderr) : undefined;
-  const table = o.output === 'json' ? undefined : streamingTable(o.stdout, mirrors);
+  const table = o.output === 'json' ? undefined : streamingTable(o.stdout, mirrors, o.dryRun === true);
+  if (table && o.dryRun) o.stdout.write(`${DRY_RUN_HEADER}\n`);
   return {
     progress,
     finished(r) {
@@ -178,7 +199,7 @@ const HEADER = ['MIRROR', 'TARGET', 'ACTION', 'DIGEST', 'COPIED', 'SAVED'];
  * repositories, listed tags) and only grow afterwards, so rows stay aligned unless a tag is longer
  * than any the specs list.
  */
-function streamingTable(stdout: NodeJS.WritableStream, mirrors: MirrorEntry[]): { rows(r: MirrorResult): void } {
+function streamingTable(stdout: NodeJS.WritableStream, mirrors: MirrorEntry[], dryRun: boolean): { rows(r: MirrorResult): void } {
   const widths = HEADER.map((h) => h.length);
   const grow = (i: number, n: number): void => {
     widths[i] = Math.max(widths[i]!, n);
@@ -192,7 +213,7 @@ function streamingTable(stdout: NodeJS.WritableStream, mirrors: MirrorEntry[]): 
       grow(1, t.repository.length + 1 + (tags.length ? Math.max(...tags.map((x) => x.length)) : ASSUMED_TAG_LENGTH));
     }
   }
-  grow(2, Math.max(...Object.values(TargetAction).map((a) => a.length)));
+  grow(2, Math.max(...Object.values(dryRun ? DRY_RUN_ACTIONS : TargetAction).map((a) => a.length)));
   grow(3, 'sha256:'.length + 64);
   grow(4, '1023 KiB'.length);
   let headerWritten = false;

@@ -128,7 +128,7 @@ ${spec}
     const r = await cli(['sync', '-f', file, '--dry-run', '-o', 'json']);
     assert.equal(r.code, 0, r.stderr);
     const out = JSON.parse(r.stdout) as JsonOut;
-    assert.equal(out.mirrors[0]?.targets[0]?.action, 'Copied');
+    assert.equal(out.mirrors[0]?.targets[0]?.action, 'WouldCopy');
     assert.ok((out.mirrors[0]?.targets[0]?.blobs.mount ?? 0) > 0);
     const writes = (await reg.accessLog()).filter((e) => !['GET', 'HEAD'].includes(e.method));
     assert.deepEqual(writes, []);
