@@ -124,7 +124,7 @@ function repoName(r: Repository): string {
 }
 
 function sameRepository(a: Repository, b: Repository): boolean {
-  return a.registry === b.registry && a.repository === b.repository;
+  return a.blobStore === b.blobStore && a.repository === b.repository;
 }
 
 export class CopyEngine {
@@ -153,14 +153,17 @@ export class CopyEngine {
     this.reader = new ImageReader(new ManifestCache(o.manifestCacheBytes));
   }
 
-  /** What this engine learned about a registry's referrers API (undefined: not probed yet). */
-  referrersApiOf(registry: string): boolean | undefined {
-    return this.referrersApi.get(registry);
+  /**
+   * What this engine learned about a blob store's referrers API (undefined: not probed yet, or
+   * declared by the backend). A registry's blob store is its host.
+   */
+  referrersApiOf(blobStore: string): boolean | undefined {
+    return this.referrersApi.get(blobStore);
   }
 
-  /** Whether this engine learned that `registry` mounts only blobs a pushed manifest references. */
-  mountsNeedManifestOf(registry: string): boolean {
-    return this.mountsNeedManifest.has(registry);
+  /** Whether this engine learned that `blobStore` mounts only blobs a pushed manifest references. */
+  mountsNeedManifestOf(blobStore: string): boolean {
+    return this.mountsNeedManifest.has(blobStore);
   }
 
   /**
@@ -185,7 +188,7 @@ export class CopyEngine {
     const leaders = new Map<string, Promise<unknown>>();
     const perTarget = await Promise.all(
       req.targets.map((t) => {
-        const registry = t.repository.registry;
+        const registry = t.repository.blobStore;
         const leader = leaders.get(registry);
         if (!leader) {
           const p = this.copyToRepository(run, t);
@@ -231,7 +234,7 @@ export class CopyEngine {
     const node = await this.reader.tree(source, digest, call);
     // Each distinct manifest once: the tree is a DAG, and a child listed many times is one node.
     for (const n of allNodes(node)) {
-      this.locations.recordImage(source.registry, source.repository, n.digest, allBlobs(n).map((b) => b.digest));
+      this.locations.recordImage(source.blobStore, source.repository, n.digest, allBlobs(n).map((b) => b.digest));
     }
     return node;
   }
@@ -251,7 +254,7 @@ export class CopyEngine {
         head = await repo.headManifest(tag, call);
         if (head?.digest === run.sourceDigest) {
           present = true;
-          this.locations.recordImage(repo.registry, repo.repository, run.sourceDigest);
+          this.locations.recordImage(repo.blobStore, repo.repository, run.sourceDigest);
           reports.push({ report: tally.report(reference, run.sourceDigest, TargetAction.UpToDate), tally });
           continue;
         }
@@ -319,7 +322,7 @@ export class CopyEngine {
       for (const b of blobs) this.plan(run, repo, b);
       return;
     }
-    this.locations.recordImage(repo.registry, repo.repository, node.digest, blobs);
+    this.locations.recordImage(repo.blobStore, repo.repository, node.digest, blobs);
   }
 
   /** Children (by digest, never tagged), then the manifest's own blobs. The caller PUTs `node`. */
@@ -357,7 +360,7 @@ export class CopyEngine {
     if (!p) {
       // Single flight per (target registry, blob), taken before a transfer slot so that a waiter
       // never holds a slot the holder needs.
-      p = this.blobFlight.run(`${repo.registry}@${desc.digest}`, () =>
+      p = this.blobFlight.run(`${repo.blobStore}@${desc.digest}`, () =>
         this.blobSlots.run((slot) => this.transferBlob(run, repo, desc, imageDigest, slot)),
       );
       run.blobMemo.set(key, p);
@@ -373,7 +376,7 @@ export class CopyEngine {
     // 0-byte stub (project-zot/zot#4427), which a manifest PUT would then find wanting.
     if ((await repo.headBlob(desc.digest, call)) === desc.size) {
       if (run.dryRun) this.plan(run, repo, desc.digest);
-      else this.locations.recordBlob(repo.registry, repo.repository, desc.digest);
+      else this.locations.recordBlob(repo.blobStore, repo.repository, desc.digest);
       return 'exists';
     }
     const { from: mountFrom, provisional } = this.mountCandidates(run, repo, desc.digest, imageDigest);
@@ -392,10 +395,10 @@ export class CopyEngine {
       provisionalMountFrom: provisional,
       onMountRefused: (from) => {
         // A blob this engine just uploaded there, not mounted: the registry wants a manifest first.
-        if (provisional.includes(from)) this.mountsNeedManifest.add(repo.registry);
+        if (provisional.includes(from)) this.mountsNeedManifest.add(repo.blobStore);
       },
     });
-    this.locations.recordBlob(repo.registry, repo.repository, desc.digest);
+    this.locations.recordBlob(repo.blobStore, repo.repository, desc.digest);
     return res.transfer;
   }
 
@@ -406,19 +409,21 @@ export class CopyEngine {
    */
   private mountCandidates(run: CopyRun, repo: Repository, digest: string, imageDigest: string): { from: string[]; provisional: string[] } {
     const source = run.req.source;
-    const known = this.locations.candidates(repo.registry, digest, { imageDigests: [imageDigest, run.sourceDigest] });
-    const list = run.dryRun ? [...(run.planned.get(`${repo.registry}@${digest}`) ?? []), ...known] : known;
-    if (source.registry === repo.registry && !list.includes(source.repository)) list.push(source.repository);
+    // A store that declares it cannot mount is not asked to.
+    if (repo.capabilities.mount === 'no') return { from: [], provisional: [] };
+    const known = this.locations.candidates(repo.blobStore, digest, { imageDigests: [imageDigest, run.sourceDigest] });
+    const list = run.dryRun ? [...(run.planned.get(`${repo.blobStore}@${digest}`) ?? []), ...known] : known;
+    if (source.blobStore === repo.blobStore && !list.includes(source.repository)) list.push(source.repository);
     const unique = [...new Set(list)].filter((r) => r !== repo.repository);
     if (run.dryRun) return { from: unique.slice(0, this.maxMountCandidates), provisional: [] };
-    const referenced = unique.filter((r) => this.locations.isReferenced(repo.registry, r, digest));
-    const provisional = this.mountsNeedManifest.has(repo.registry) ? [] : unique.filter((r) => !referenced.includes(r));
+    const referenced = unique.filter((r) => this.locations.isReferenced(repo.blobStore, r, digest));
+    const provisional = this.mountsNeedManifest.has(repo.blobStore) ? [] : unique.filter((r) => !referenced.includes(r));
     const from = [...referenced, ...provisional].slice(0, this.maxMountCandidates);
     return { from, provisional: provisional.filter((r) => from.includes(r)) };
   }
 
   private plan(run: CopyRun, repo: Repository, digest: string): void {
-    const key = `${repo.registry}@${digest}`;
+    const key = `${repo.blobStore}@${digest}`;
     const list = run.planned.get(key) ?? [];
     if (!list.includes(repo.repository)) list.unshift(repo.repository);
     run.planned.set(key, list);
@@ -460,9 +465,9 @@ export class CopyEngine {
     const call = this.call(run);
     const tags = await this.sourceTags(run);
     const plan: ReferrerPlan = { descriptors: [], cosign: cosignTags(subject, tags) };
-    if (this.referrersApi.get(source.registry) !== false) {
+    if (this.mayAskReferrers(source)) {
       const list = await source.referrers(subject, call);
-      this.learnReferrersApi(source.registry, list !== undefined);
+      if (source.capabilities.referrersApi === 'learn') this.learnReferrersApi(source.blobStore, list !== undefined);
       if (list !== undefined) {
         plan.descriptors = list;
         return plan;
@@ -488,6 +493,15 @@ export class CopyEngine {
       if (!isNotFound(e)) throw e;
     }
     return plan;
+  }
+
+  /**
+   * Whether to call the referrers API of `repo`: a backend that declares it has one (or has none)
+   * is believed; one that must learn it is asked until it answered "none".
+   */
+  private mayAskReferrers(repo: Repository): boolean {
+    const api = repo.capabilities.referrersApi;
+    return api === 'yes' || (api === 'learn' && this.referrersApi.get(repo.blobStore) !== false);
   }
 
   private learnReferrersApi(registry: string, has: boolean): void {
@@ -526,9 +540,9 @@ export class CopyEngine {
   private async syncReferrerList(run: CopyRun, repo: Repository, plan: ReferrerPlan, tally: TargetTally, warnings: string[]): Promise<void> {
     const subject = run.sourceDigest;
     const call = this.call(run);
-    if (this.referrersApi.get(repo.registry) !== false) {
+    if (this.mayAskReferrers(repo)) {
       const listed = await repo.referrers(subject, call);
-      this.learnReferrersApi(repo.registry, listed !== undefined);
+      if (repo.capabilities.referrersApi === 'learn') this.learnReferrersApi(repo.blobStore, listed !== undefined);
       if (listed !== undefined) {
         // The registry indexes a pushed manifest by its subject: pushing what is missing is enough.
         const have = new Set(listed.map((d) => d.digest));

@@ -78,6 +78,22 @@ export interface PutBlobResult {
   mountedFrom?: string;
 }
 
+/**
+ * What a backend can do, declared up front so the engine does not learn it by trying: 'yes'/'no'
+ * are known without a request; 'learn' means only the remote side can tell (a registry answers a
+ * mount with 201 or 202, a referrers call with an index or a 404), and the backend learns it.
+ */
+export type Support = 'yes' | 'no' | 'learn';
+
+export interface BackendCapabilities {
+  /** Cross-repository mount within the same blob store. */
+  readonly mount: Support;
+  /** The referrers API (else referrers are found through the `sha256-<hex>` fallback tag). */
+  readonly referrersApi: Support;
+  /** The repository's tags can be listed. */
+  readonly tagListing: boolean;
+}
+
 export interface GetManifestOptions extends CallOptions {
   /**
    * For a GET by tag: the digest a HEAD (or an index) promised for it. The content must hash to it,
@@ -103,6 +119,14 @@ export interface Repository {
    * secret and knowing one must not be enough to receive the content.
    */
   readonly identity: string;
+  /**
+   * The blob store this repository's blobs live in: two repositories with the same key can mount
+   * from each other, and what is known about where blobs live, single flights and learned
+   * behaviour are keyed by it. For a registry, its canonical host; for a memory store, its unique id.
+   */
+  readonly blobStore: string;
+  /** What this backend can do (see BackendCapabilities). */
+  readonly capabilities: BackendCapabilities;
 
   /** HEAD by tag or digest; undefined when absent. Never a GET (quota, retention). */
   headManifest(reference: string, options?: CallOptions): Promise<ManifestInfo | undefined>;
@@ -127,6 +151,12 @@ export interface Repository {
    * `open` is called at most once per upload attempt and not at all when a mount succeeds.
    */
   putBlob(desc: Descriptor, open: (offset: number) => Promise<BlobReader>, options?: PutBlobOptions): Promise<PutBlobResult>;
+  /**
+   * Mount `desc` from repository `from` of the same blob store, without transferring bytes. True
+   * when it is now present here; false when the store would not mount it (the blob is absent
+   * there, mounting is refused or unsupported). Never uploads.
+   */
+  mountBlob(desc: Descriptor, from: string, options?: CallOptions): Promise<boolean>;
 
   /**
    * All valid tags (paginated internally, bounded). An absent repository yields []; a later page

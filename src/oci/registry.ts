@@ -7,6 +7,7 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import { Authenticator, repositoryScope, type TokenRequestEvent } from './auth.js';
 import type {
+  BackendCapabilities,
   BlobReader,
   CallOptions,
   Descriptor,
@@ -33,7 +34,7 @@ import { limitsFor, systemClock, type Clock, type RateLimitOptions } from './rat
 import { registryApiHost } from './reference.js';
 import { retryPolicy } from './retry.js';
 import { RegistrySession, type RequestOp } from './session.js';
-import { putBlob } from './upload.js';
+import { mountBlob, putBlob, type UploadTarget } from './upload.js';
 
 export type { RequestEvent } from './http.js';
 export type { TokenRequestEvent } from './auth.js';
@@ -149,15 +150,25 @@ export class RegistryClient {
   }
 }
 
+/**
+ * A registry can mount and may have the referrers API, but says so only when asked: both are
+ * learned per registry (upload.ts, referrers()), and tags can always be listed.
+ */
+export const REGISTRY_CAPABILITIES: BackendCapabilities = Object.freeze({ mount: 'learn', referrersApi: 'learn', tagListing: true });
+
 class RegistryRepository implements Repository {
   readonly registry: string;
   readonly identity: string;
+  readonly blobStore: string;
+  readonly capabilities = REGISTRY_CAPABILITIES;
 
   constructor(
     private readonly client: RegistryClient,
     readonly repository: string,
   ) {
     this.registry = client.registry;
+    // Blobs are shared by every repository of the registry, whoever reads them.
+    this.blobStore = client.registry;
     this.identity = `${client.id}/${repository}`;
   }
 
@@ -376,27 +387,32 @@ class RegistryRepository implements Repository {
     return { stream, size };
   }
 
-  putBlob(desc: Descriptor, open: (offset: number) => Promise<BlobReader>, options?: PutBlobOptions): Promise<PutBlobResult> {
+  mountBlob(desc: Descriptor, from: string, options?: CallOptions): Promise<boolean> {
+    // `from` becomes a query value and a token scope: only a well-formed name, and never this one.
+    if (!isValidRepository(from) || from === this.repository) return Promise.resolve(false);
+    return mountBlob(this.uploadTarget(), desc, from, options);
+  }
+
+  private uploadTarget(): UploadTarget {
     const c = this.client;
+    return {
+      session: c.session,
+      repository: this.repository,
+      capabilities: c.capabilities,
+      setCapability: (k, v) => c.setCapability(k, v),
+      now: () => c.clock.now(),
+      chunkSize: c.chunkSize,
+      pushScopes: this.push(),
+      // One token: push on the target first (some token servers read only the first scope).
+      mountScopes: (from) => [repositoryScope(this.repository, ['push', 'pull']), repositoryScope(from, ['pull'])],
+    };
+  }
+
+  putBlob(desc: Descriptor, open: (offset: number) => Promise<BlobReader>, options?: PutBlobOptions): Promise<PutBlobResult> {
     // Mount sources become a `from=` query value and a token scope: only well-formed names. (Which
     // of them the target's credentials may read is the registry's check on every mount.)
     if (options?.mountFrom) options = { ...options, mountFrom: options.mountFrom.filter((r) => isValidRepository(r)) };
-    return putBlob(
-      {
-        session: c.session,
-        repository: this.repository,
-        capabilities: c.capabilities,
-        setCapability: (k, v) => c.setCapability(k, v),
-        now: () => c.clock.now(),
-        chunkSize: c.chunkSize,
-        pushScopes: this.push(),
-        // One token: push on the target first (some token servers read only the first scope).
-        mountScopes: (from) => [repositoryScope(this.repository, ['push', 'pull']), repositoryScope(from, ['pull'])],
-      },
-      desc,
-      open,
-      options,
-    );
+    return putBlob(this.uploadTarget(), desc, open, options);
   }
 
   /**

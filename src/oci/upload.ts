@@ -81,6 +81,19 @@ export async function putBlob(
   );
 }
 
+/**
+ * One cross-repository mount from `from`, never an upload: true when the registry mounted (201).
+ * A "not mounted" answer (202) opens an upload session, which is cancelled; it counts toward giving
+ * up on mounting as putBlob's attempts do, and the re-probe window is honoured.
+ */
+export async function mountBlob(t: UploadTarget, desc: Descriptor, from: string, options: CallOptions = {}): Promise<boolean> {
+  assertSha256(desc.digest, `blob for ${t.session.registry}/${t.repository}`);
+  const call: CallOptions = { ...(options.signal ? { signal: options.signal } : {}), ...(options.whileWaiting ? { whileWaiting: options.whileWaiting } : {}) };
+  const m = await tryMounts(t, desc, { mountFrom: [from] }, call);
+  if (m.session) await cancel(t, m.session, call);
+  return m.result !== undefined;
+}
+
 const MOUNT_REFUSALS_BEFORE_GIVING_UP = 3;
 /**
  * How long a registry that refused mounts is left alone before one is tried again: a refusal may
