@@ -10,6 +10,8 @@ import type { TargetReport } from '../mirror/reconciler.js';
 import { TargetAction } from '../copy/actions.js';
 import { loadDockerConfigFile, defaultDockerConfigPath, type DockerConfig } from '../oci/docker-config.js';
 import { describeError } from '../oci/errors.js';
+import { formatRepository, parseRepository } from '../oci/reference.js';
+import type { ImageMirror } from '../mirror/types.js';
 import type { Logger } from '../log.js';
 import { silentLogger } from '../log.js';
 import { loadSpecFiles, STDIN_NAME, STDIN_PATH } from './spec-files.js';
@@ -47,11 +49,57 @@ export interface SyncOptions {
 export interface MirrorResult {
   name: string;
   namespace: string;
+  /** Where the mirror's document starts (`<stdin>` for standard input). */
+  file: string;
+  line?: number;
   ready: boolean;
   reason: string;
   message: string;
   /** In a dry run, `action` is one of DRY_RUN_ACTIONS' values. */
-  targets: Array<Omit<TargetReport, 'action'> & { action: ReportedAction }>;
+  targets: TargetResult[];
+}
+
+export type TargetResult = Omit<TargetReport, 'action'> & {
+  action: ReportedAction;
+  /** The source image this target tag is written from (undefined only if the reconciler named none). */
+  source?: { reference: string; digest: string };
+};
+
+/** A spec problem that is not one mirror's: YAML syntax, unreadable files, Secrets, policies, documents without a usable name. */
+export interface SpecError {
+  file: string;
+  /** Absent for errors about a whole file (unreadable, too large). */
+  line?: number;
+  message: string;
+}
+
+/** `-o json`'s document type (docs/sync-output.schema.json); a breaking change gets a new version. */
+export const SYNC_OUTPUT_API_VERSION = 'cli.imagemirror.dev/v1';
+export const SYNC_OUTPUT_KIND = 'SyncResult';
+
+/** `file:line` → its parts; a bare path (an I/O error) has no line. */
+export function splitSource(source: string): { file: string; line?: number } {
+  const m = /^(.*):(\d+)$/.exec(source);
+  return m ? { file: m[1]!, line: Number(m[2]) } : { file: source };
+}
+
+/**
+ * The source image of one target row. A multi-image source (several tags, a pattern, a range)
+ * cannot rename tags, so the target's tag is the source tag; a single-image source has one image.
+ */
+function sourceOf(mirror: ImageMirror, sourceDigests: Record<string, string> | undefined, reference: string): TargetResult['source'] {
+  const images = Object.entries(sourceDigests ?? {});
+  const tag = /:([^:/@]+)$/.exec(reference)?.[1];
+  const found = images.length === 1 ? images[0] : images.find(([name]) => name === tag);
+  if (!found) return undefined;
+  const [name, digest] = found;
+  let repo: string;
+  try {
+    repo = formatRepository(parseRepository(mirror.spec.source.repository));
+  } catch {
+    repo = mirror.spec.source.repository;
+  }
+  return { reference: name.startsWith('sha256:') || name.includes(':') ? `${repo}@${name}` : `${repo}:${name}`, digest };
 }
 
 export class UsageError extends Error {}
@@ -75,7 +123,7 @@ export const DRY_RUN_SYNCED_REASON = 'WouldSync';
 /** First line of a dry run's text output, so a log read later cannot be mistaken for a real run. */
 export const DRY_RUN_HEADER = 'DRY RUN: nothing was written; ACTION is what sync would do';
 
-export async function runSync(o: SyncOptions): Promise<{ exitCode: number; mirrors: MirrorResult[] }> {
+export async function runSync(o: SyncOptions): Promise<{ exitCode: number; mirrors: MirrorResult[]; errors: SpecError[] }> {
   if (o.files.length === 0) throw new UsageError('no spec files given (use -f FILE|DIR)');
   for (const f of o.files) {
     if (f !== STDIN_PATH && !(await exists(f))) throw new UsageError(`${f}: no such file or directory`);
@@ -96,11 +144,14 @@ export async function runSync(o: SyncOptions): Promise<{ exitCode: number; mirro
 
   const out = resultWriter(o, judged.mirrors);
   const results: MirrorResult[] = [];
-  for (const err of fileErrors) {
-    const r: MirrorResult = { name: err.source, namespace: '', ready: false, reason: 'InvalidSpec', message: err.message, targets: [] };
-    results.push(r);
-    out.finished(r);
-  }
+  // A document without a usable name is no mirror: its problem is a spec error like a syntax error.
+  const unnamed = judged.mirrors.filter((e) => !e.mirror && !isMirrorKey(e.key));
+  const runnable = judged.mirrors.filter((e) => e.mirror || isMirrorKey(e.key));
+  const errors: SpecError[] = [
+    ...fileErrors.map((e) => ({ ...splitSource(e.source), message: e.message })),
+    ...unnamed.map((e) => ({ ...splitSource(e.source), message: `ImageMirror without a usable name: ${e.error ?? 'invalid'}` })),
+  ];
+  for (const e of errors) out.specError(e);
 
   const reconciler = createReconciler({
     metrics,
@@ -116,8 +167,8 @@ export async function runSync(o: SyncOptions): Promise<{ exitCode: number; mirro
   let next = 0;
   const byIndex = new Map<number, MirrorResult>();
   const worker = async () => {
-    for (let index = next++; index < judged.mirrors.length; index = next++) {
-      const entry = judged.mirrors[index]!;
+    for (let index = next++; index < runnable.length; index = next++) {
+      const entry = runnable[index]!;
       const result = await syncOne(entry);
       byIndex.set(index, result);
       out.finished(result);
@@ -125,9 +176,10 @@ export async function runSync(o: SyncOptions): Promise<{ exitCode: number; mirro
   };
   const syncOne = async (entry: MirrorEntry): Promise<MirrorResult> => {
     const mirror = entry.mirror;
+    const at = splitSource(entry.source);
     if (!mirror) {
-      const [namespace, name] = /^[^/#]+\/[^/]+$/.test(entry.key) ? (entry.key.split('/', 2) as [string, string]) : ['', entry.source];
-      return { name, namespace, ready: false, reason: 'InvalidSpec', message: `${entry.source}: ${entry.error ?? 'invalid'}`, targets: [] };
+      const [namespace, name] = entry.key.split('/', 2) as [string, string];
+      return { name, namespace, ...at, ready: false, reason: 'InvalidSpec', message: `${entry.source}: ${entry.error ?? 'invalid'}`, targets: [] };
     }
     const label = `${mirror.metadata.namespace ?? 'default'}/${mirror.metadata.name}`;
     const r = await reconciler.reconcile(mirror, {
@@ -141,10 +193,15 @@ export async function runSync(o: SyncOptions): Promise<{ exitCode: number; mirro
     return {
       name: mirror.metadata.name,
       namespace: mirror.metadata.namespace ?? 'default',
+      ...at,
       ready: r.outcome === 'synced',
       reason: o.dryRun && r.outcome === 'synced' ? DRY_RUN_SYNCED_REASON : r.reason,
       message: r.message,
-      targets: o.dryRun ? r.targets.map((t) => ({ ...t, action: DRY_RUN_ACTIONS[t.action] })) : r.targets,
+      targets: r.targets.map((t) => ({
+        ...t,
+        action: o.dryRun ? DRY_RUN_ACTIONS[t.action] : t.action,
+        source: sourceOf(mirror, r.status.sourceDigests, t.reference),
+      })),
     };
   };
   try {
@@ -152,15 +209,22 @@ export async function runSync(o: SyncOptions): Promise<{ exitCode: number; mirro
   } finally {
     await closeWithin(() => reconciler.close());
   }
-  for (let i = 0; i < judged.mirrors.length; i++) results.push(byIndex.get(i)!);
+  for (let i = 0; i < runnable.length; i++) results.push(byIndex.get(i)!);
 
-  if (o.output === 'json') o.stdout.write(JSON.stringify({ ...(o.dryRun ? { dryRun: true } : {}), mirrors: results.map(jsonMirror) }, null, 2) + '\n');
+  if (o.output === 'json') {
+    const doc = { apiVersion: SYNC_OUTPUT_API_VERSION, kind: SYNC_OUTPUT_KIND, dryRun: o.dryRun === true, errors, mirrors: results.map(jsonMirror) };
+    o.stdout.write(JSON.stringify(doc, null, 2) + '\n');
+  }
   if (o.metricsFile) {
     const tmp = `${o.metricsFile}.tmp`;
     await writeFile(tmp, await metrics.exposition());
     await rename(tmp, o.metricsFile);
   }
-  return { exitCode: results.every((r) => r.ready) ? 0 : 1, mirrors: results };
+  return { exitCode: errors.length === 0 && results.every((r) => r.ready) ? 0 : 1, mirrors: results, errors };
+}
+
+function isMirrorKey(key: string): boolean {
+  return /^[^/#]+\/[^/]+$/.test(key);
 }
 
 function label(m: MirrorResult): string {
@@ -174,6 +238,7 @@ function label(m: MirrorResult): string {
  */
 function resultWriter(o: SyncOptions, mirrors: MirrorEntry[]): {
   finished(r: MirrorResult): void;
+  specError(e: SpecError): void;
   progress?: (mirror: string, bytes: number | undefined) => void;
 } {
   const tty = (o.stderr as { isTTY?: boolean }).isTTY === true;
@@ -182,6 +247,9 @@ function resultWriter(o: SyncOptions, mirrors: MirrorEntry[]): {
   if (table && o.dryRun) o.stdout.write(`${DRY_RUN_HEADER}\n`);
   return {
     progress,
+    specError(e) {
+      o.stderr.write(`${e.file}${e.line === undefined ? '' : `:${e.line}`}: ${e.message}\n`);
+    },
     finished(r) {
       if (tty) o.stderr.write('\r\x1b[K'); // a progress line must not run into what follows
       table?.rows(r);
@@ -251,12 +319,15 @@ function jsonMirror(m: MirrorResult) {
   return {
     name: m.name,
     namespace: m.namespace,
+    file: m.file,
+    ...(m.line === undefined ? {} : { line: m.line }),
     ready: m.ready,
     reason: m.reason,
     message: m.message,
     targets: m.targets.map((t) => ({
       reference: t.reference,
       digest: t.digest,
+      ...(t.source ? { source: t.source } : {}),
       action: t.action,
       bytesCopied: t.bytesCopied,
       bytesSaved: t.bytesSaved,

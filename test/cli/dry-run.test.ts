@@ -88,7 +88,7 @@ describe('sync --dry-run says it is one', function () {
     const out = capture();
     await runSync({ files: [file], output: 'json', stdout: out.stream, stderr: new PassThrough() });
     const doc = JSON.parse(out.text()) as { dryRun?: boolean; mirrors: Array<{ name: string; targets: Array<{ action: string }> }> };
-    assert.equal(doc.dryRun, undefined);
+    assert.equal(doc.dryRun, false);
     assert.deepEqual(doc.mirrors.find((m) => m.name === 'plan')?.targets.map((t) => t.action), ['Copied', 'Retagged', 'UpToDate']);
   });
 });

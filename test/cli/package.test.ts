@@ -77,6 +77,7 @@ describe('package: an installable CLI', function () {
     const paths = (JSON.parse(stdout) as Array<{ files: Array<{ path: string }> }>)[0]!.files.map((f) => f.path);
     assert.ok(paths.includes('bin/image-mirror.js'));
     assert.ok(paths.includes('crds/imagemirror.yaml'));
+    assert.ok(paths.includes('docs/sync-output.schema.json'));
     assert.deepEqual(paths.filter((p) => /^(src|test|scripts|charts|node_modules)\//.test(p)), [], 'sources or tests would be published');
   });
 

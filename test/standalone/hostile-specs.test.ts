@@ -379,8 +379,8 @@ spec:
       assert.equal(by.inside?.ready, true, by.inside?.message);
       assert.equal(by.outside?.reason, 'Forbidden');
       assert.equal(by.nobody?.reason, 'Forbidden');
-      const broken = r.mirrors.find((m) => m.name === `${policies}:7`);
-      assert.ok(broken, JSON.stringify(r.mirrors.map((m) => m.name)));
+      const broken = r.errors.find((e) => e.file === policies && e.line === 7);
+      assert.ok(broken, JSON.stringify(r.errors));
       assert.match(broken.message, /^ImageMirrorPolicy broken: /);
       assert.equal(await client.repository('pol-x/web').headManifest('current'), undefined);
       assert.equal(await client.repository('pol-b/web').headManifest('current'), undefined);
