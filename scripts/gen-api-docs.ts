@@ -82,8 +82,14 @@ function objects(path: string, s: JSONSchema, out: Array<[string, JSONSchema]>):
   for (const [name, child] of Object.entries(obj.properties)) objects(`${path}.${name}${child.type === 'array' ? '[]' : ''}`, child, out);
 }
 
+/** Rules longer than this are shown by their message alone: a reader needs the words, not the regex. */
+export const MAX_RULE_SHOWN = 120;
+
 function rules(s: JSONSchema): string[] {
-  return (s['x-kubernetes-validations'] ?? []).map((v) => `- \`${v.rule}\` — ${v.message ?? v.messageExpression ?? ''}`.trimEnd());
+  return (s['x-kubernetes-validations'] ?? []).map((v) => {
+    const message = v.message ?? v.messageExpression ?? '';
+    return (v.rule.length > MAX_RULE_SHOWN ? `- ${message}` : `- \`${v.rule}\` — ${message}`).trimEnd();
+  });
 }
 
 export function renderApiDocs(crdText: string): string {

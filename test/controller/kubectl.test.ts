@@ -108,6 +108,29 @@ describe('kubectl against the fake API server', function () {
     assert.match((await kubectl('get', 'imagemirrors', '-A')).stderr, /No resources found/);
   });
 
+  it('kubectl get im shows Reason without -o wide, Suspended (and Message) only with it; the category is imagemirror, not all', async () => {
+    await kubectl('apply', '-f', crdPath);
+    const file = join(dir, 'mirror.yaml');
+    await writeFile(file, `${mirrorYaml('1.4.2')}  suspend: true\n`);
+    await kubectl('apply', '-f', file);
+    const cur = api.get<KObject>('imagemirror.dev/v1alpha1', 'imagemirrors', 'team-a', 'web')!;
+    const at = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+    api.putObject({ ...cur, status: { observedGeneration: 1, conditions: [{ type: 'Ready', status: 'False', reason: 'AuthFailed', message: 'registry.example.com:8221 refused the credentials', observedGeneration: 1, lastTransitionTime: at }] } });
+
+    const plain = (await kubectl('get', 'im', '-n', 'team-a')).stdout.trimEnd().split('\n');
+    assert.deepEqual(plain[0]!.split(/\s{2,}/), ['NAME', 'READY', 'REASON', 'SOURCE', 'TARGETS', 'LAST SYNC', 'AGE']);
+    assert.match(plain[1]!, /^web\s+False\s+AuthFailed\s+registry\.example\.com:8221\/dev\/web\s/);
+
+    const wide = (await kubectl('get', 'im', '-n', 'team-a', '-o', 'wide')).stdout.trimEnd().split('\n');
+    assert.deepEqual(wide[0]!.split(/\s{2,}/), ['NAME', 'READY', 'REASON', 'SOURCE', 'TARGETS', 'LAST SYNC', 'AGE', 'SUSPENDED', 'MESSAGE']);
+    assert.match(wide[1]!, /\strue\s+registry\.example\.com:8221 refused the credentials$/);
+
+    // The category: discovery lists it under imagemirror, not all; kubectl expands it (and keeps NAME working).
+    assert.equal((await kubectl('api-resources', '--categories=imagemirror', '-o', 'name')).stdout.trim(), 'imagemirrors.imagemirror.dev');
+    assert.doesNotMatch((await kubectl('api-resources', '--categories=all', '-o', 'name')).stdout, /imagemirror/);
+    assert.match((await kubectl('get', 'imagemirror', 'web', '-n', 'team-a', '-o', 'name')).stdout, /^imagemirror\.imagemirror\.dev\/web$/m);
+  });
+
   it('without /openapi/v2 kubectl apply needs --validate=false', async () => {
     api.options.openapi = false;
     await assert.rejects(kubectl('apply', '-f', crdPath), (e: Error & { stderr?: string }) => /failed to download openapi/.test(e.stderr ?? ''));

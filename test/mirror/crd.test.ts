@@ -46,6 +46,9 @@ const version = crd.spec.versions[0]!;
 const root = version.schema.openAPIV3Schema;
 
 const DIGEST = `sha256:${'c'.repeat(64)}`;
+const REPOSITORY_RULE = `self.matches(r'${PATTERNS.repository}')`;
+/** Longest `pattern` a user may meet in an error: past this, a CEL rule with a message says it in words. */
+const MAX_PATTERN_IN_ERRORS = 80;
 
 /** CEL rules of the CRD, as JS. Keys are the exact rule strings; `self` is the node the rule is on. */
 const CEL: Record<string, (self: Json | string) => boolean> = {
@@ -63,6 +66,8 @@ const CEL: Record<string, (self: Json | string) => boolean> = {
     targetsOf(self).every((t) => t.repository !== ((self as Json).source as Json).repository || has(t, 'tags')),
   "duration(self) > duration('0s')": (self) => parseDurationOrZero(self as string) > 0,
   'has(self.secretName) != has(self.provider)': (self) => has(self, 'secretName') !== has(self, 'provider'),
+  // The repository rule: validate.ts's pattern in a CEL raw string (RE2 in both).
+  [REPOSITORY_RULE]: (self) => new RegExp(PATTERNS.repository).test(self as string),
 };
 
 function has(o: unknown, k: string): boolean {
@@ -325,7 +330,7 @@ describe('CRD crds/imagemirror.yaml', () => {
       assert.equal(crd.spec.scope, 'Namespaced');
       assert.deepEqual(
         { ...crd.spec.names },
-        { kind: KIND, listKind: 'ImageMirrorList', plural: PLURAL, singular: 'imagemirror', shortNames: ['im', 'imgmirror'], categories: ['all'] },
+        { kind: KIND, listKind: 'ImageMirrorList', plural: PLURAL, singular: 'imagemirror', shortNames: ['im', 'imgmirror'], categories: ['imagemirror'] },
       );
       assert.equal(crd.spec.versions.length, 1);
       assert.equal(version.name, VERSION);
@@ -336,11 +341,12 @@ describe('CRD crds/imagemirror.yaml', () => {
       const cols = version.additionalPrinterColumns.map((c) => [c.name, c.type, c.jsonPath, c.priority ?? 0]);
       assert.deepEqual(cols, [
         ['Ready', 'string', '.status.conditions[?(@.type=="Ready")].status', 0],
+        ['Reason', 'string', '.status.conditions[?(@.type=="Ready")].reason', 0],
         ['Source', 'string', '.spec.source.repository', 0],
         ['Targets', 'string', '.status.summary', 0],
         ['Last Sync', 'date', '.status.lastSyncTime', 0],
         ['Age', 'date', '.metadata.creationTimestamp', 0],
-        ['Reason', 'string', '.status.conditions[?(@.type=="Ready")].reason', 1],
+        ['Suspended', 'boolean', '.spec.suspend', 1],
         ['Message', 'string', '.status.conditions[?(@.type=="Ready")].message', 1],
       ]);
     });
@@ -374,8 +380,11 @@ describe('CRD crds/imagemirror.yaml', () => {
       const spec = root.properties!.spec!.properties!;
       const src = spec.source!.properties!;
       const tgt = spec.targets!.items!.properties!;
-      assert.equal(src.repository!.pattern, PATTERNS.repository);
-      assert.equal(tgt.repository!.pattern, PATTERNS.repository);
+      // The repository pattern is a CEL rule (its message readable), not a `pattern` quoted in errors.
+      for (const repo of [src.repository!, tgt.repository!]) {
+        assert.equal(repo.pattern, undefined);
+        assert.deepEqual((repo['x-kubernetes-validations'] as Array<{ rule: string }>).map((v) => v.rule), [REPOSITORY_RULE]);
+      }
       assert.equal(src.tags!.items!.pattern, PATTERNS.tag);
       assert.equal(tgt.tags!.items!.pattern, PATTERNS.tag);
       assert.equal(src.digest!.pattern, PATTERNS.sha256Digest);
@@ -388,6 +397,27 @@ describe('CRD crds/imagemirror.yaml', () => {
       assert.equal(src.repository!.maxLength, LIMITS.repositoryLength);
       assert.equal(tgt.repository!.maxLength, LIMITS.repositoryLength);
       assert.equal(spec.interval!.maxLength, LIMITS.intervalLength);
+    });
+    it('errors are readable: no pattern over MAX_PATTERN_IN_ERRORS characters, every rule has a short message in words', () => {
+      const walk = (s: Schema, p: string): void => {
+        if (typeof s.pattern === 'string') assert.ok(s.pattern.length <= MAX_PATTERN_IN_ERRORS, `${p}: a ${s.pattern.length}-character pattern; say it with a CEL rule and a message`);
+        for (const v of (s['x-kubernetes-validations'] as Array<{ rule: string; message?: string; messageExpression?: string }> | undefined) ?? []) {
+          assert.ok(v.message && v.message.length <= 240 && !/[\\^$]|\(\?/.test(v.message), `${p}: rule ${v.rule.slice(0, 40)}… needs a message in words: ${v.message}`);
+          // The one form used: the value, then words (cheap to evaluate, cannot fail).
+          if (v.messageExpression !== undefined) assert.match(v.messageExpression, /^self \+ ' [^'\\]+'$/, p);
+        }
+        for (const [k, c] of Object.entries(s.properties ?? {})) walk(c, `${p}.${k}`);
+        if (s.items) walk(s.items, `${p}[]`);
+      };
+      walk(root.properties!.spec!, 'spec');
+      // Without the rule, a bad repository would be met with the 300-character regex.
+      assert.ok(PATTERNS.repository.length > MAX_PATTERN_IN_ERRORS);
+    });
+    it('a bad repository is refused by the rule with its message, naming the value', () => {
+      const v = (root.properties!.spec!.properties!.source!.properties!.repository!['x-kubernetes-validations'] as Array<{ message: string; messageExpression: string }>)[0]!;
+      assert.deepEqual(apiServerVerdict(mirror({}, { repository: 'localhost:5000/Dev/web' })), [`self.spec.source.repository: ${v.message}`]);
+      const shown = 'localhost:5000/Dev/web' + /^self \+ '(.*)'$/.exec(v.messageExpression)![1];
+      assert.match(shown, /^localhost:5000\/Dev\/web is not a repository: .*lower case.*no :tag or @digest/);
     });
     it('bounds every list and string a CEL rule iterates or compares', () => {
       const spec = root.properties!.spec!;
