@@ -1,6 +1,7 @@
 /**
  * Prometheus metrics, one vocabulary with status and CLI output. One Metrics object per process (tests make their own), so
- * nothing here is a global singleton. Labels stay low-cardinality: registry host, never repo or tag.
+ * nothing here is a global singleton. Labels stay low-cardinality: registry host, never repo or tag;
+ * the per-mirror gauges hold one series per ImageMirror (namespace, name), so an alert can name it.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { BlobAction, SavedMethod, TargetAction, targetActionLabel } from './copy/actions.js';
