@@ -5,6 +5,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Metrics } from './metrics.js';
+import { UsageError } from './usage-error.js';
 
 export interface RouteResponse {
   status?: number;
@@ -45,12 +46,12 @@ export function parseListenAddr(addr: string): { host?: string; port: number } {
   if (/^\d+$/.test(a)) portText = a;
   else {
     const m = /^(?:\[([^\]]+)\]|([^:[\]]*)):(\d*)$/.exec(a);
-    if (!m) throw new Error(`invalid listen address "${addr}": want host:port or :port`);
+    if (!m) throw new UsageError(`invalid listen address "${addr}": want host:port or :port`);
     host = m[1] ?? (m[2] || undefined);
     portText = m[3] ?? '';
   }
   const port = Number(portText);
-  if (portText === '' || !Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`invalid listen address "${addr}": bad port`);
+  if (portText === '' || !Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`invalid listen address "${addr}": bad port`);
   return { host, port };
 }
 

@@ -3,16 +3,18 @@
  * The blob-location cache is fed from every ImageMirror's status, so a mirror can mount from another
  * mirror's target repository, across restarts and replicas.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { delimiter } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { Metrics } from '../metrics.js';
 import type { Logger } from '../log.js';
 import { createReconciler } from '../mirror/reconcile.js';
 import { parseDuration } from '../mirror/duration.js';
-import { startServer, type ServerHandle } from '../server.js';
+import { parseListenAddr, startServer, type ServerHandle } from '../server.js';
 import { startPushReceiver, type PushReceiverHandle } from '../runtime/webhook.js';
 import { runController, type ControllerHandle } from './controller.js';
-import { listObjects } from './kube-http.js';
+import { KubeHttpError, listObjects } from './kube-http.js';
+import { UsageError } from '../usage-error.js';
 import { errorLine } from './reflector.js';
 import { GROUP, PLURAL, VERSION } from '../mirror/types.js';
 import { CLOUD_PROVIDERS, isCloudProvider, type CloudProvider } from '../auth/provider.js';
@@ -65,12 +67,22 @@ export async function startControllerCommand(
   // A bad duration is a usage error: say so before touching the network.
   const reconcileTimeoutMs = o.reconcileTimeout === undefined ? undefined : flagDuration('--reconcile-timeout', o.reconcileTimeout);
   const cloudCredentials = parseCloudCredentials(o.cloudCredentials);
+  // A mistyped address is a usage error (exit 2) before anything connects or starts.
+  parseListenAddr(o.metricsAddr);
+  if (o.webhookAddr !== undefined) parseListenAddr(o.webhookAddr);
   if (o.webhookAddr !== undefined && !o.webhookTokenFile) throw new Error('--webhook-addr needs --webhook-token-file (the shared secret senders must present)');
   const inCluster = Boolean(env.KUBERNETES_SERVICE_HOST) && !o.kubeconfig;
   const kc = o.kubeConfigObject ?? new KubeConfig();
   if (!o.kubeConfigObject) {
-    if (o.kubeconfig) kc.loadFromFile(o.kubeconfig);
-    else kc.loadFromDefault();
+    if (o.kubeconfig) {
+      if (!existsSync(o.kubeconfig)) throw new UsageError(`--kubeconfig ${o.kubeconfig}: no such file`);
+      kc.loadFromFile(o.kubeconfig);
+    } else {
+      // client-node silently skips KUBECONFIG paths that do not exist; a typo would then mean another cluster.
+      const listed = (env.KUBECONFIG ?? '').split(delimiter).filter((p) => p !== '');
+      if (listed.length > 0 && !listed.some((p) => existsSync(p))) throw new UsageError(`KUBECONFIG=${env.KUBECONFIG}: no such file`);
+      kc.loadFromDefault();
+    }
     allowPlainHttp(kc);
   }
   // Fail fast, in one line, when the API server is unreachable or refuses us: the reflectors would
@@ -177,6 +189,10 @@ async function probeApiServer(kc: KubeConfig, namespace: string | undefined): Pr
   try {
     await listObjects(kc, path, { limit: 1 }, AbortSignal.timeout(15_000));
   } catch (e) {
+    if (e instanceof KubeHttpError && e.code === 404) {
+      // The group/version is not served: the CRDs were never applied (or an older version was).
+      throw new Error(`Kubernetes API server ${server}: the ImageMirror CRD (${PLURAL}.${GROUP}/${VERSION}) is not installed; apply it with kubectl apply -f crds/ (or install the Helm chart)`);
+    }
     throw new Error(`Kubernetes API server ${server}: ${errorLine(e)}`);
   }
 }

@@ -21,7 +21,7 @@ import { loadDockerConfigFile, defaultDockerConfigPath, type DockerConfig } from
 import { describeError } from '../oci/errors.js';
 import type { Logger } from '../log.js';
 import { silentLogger } from '../log.js';
-import { startServer, type ServerHandle } from '../server.js';
+import { startServer, type ServerHandle, parseListenAddr } from '../server.js';
 import { startPushReceiver, type PushReceiverHandle } from '../runtime/webhook.js';
 import { loadSpecFiles, type SecretDoc } from './spec-files.js';
 import { fileCredentials } from './file-credentials.js';
@@ -95,6 +95,9 @@ export function defaultStatusDir(specsDir: string): string {
 }
 
 export async function startRun(o: RunOptions): Promise<RunHandle> {
+  // A mistyped address is a usage error (exit 2) before anything starts.
+  if (o.metricsAddr !== undefined) parseListenAddr(o.metricsAddr);
+  if (o.webhookAddr !== undefined) parseListenAddr(o.webhookAddr);
   const log = o.log ?? silentLogger;
   const metrics = o.metrics ?? new Metrics({ defaultMetrics: true });
   const statusDir = resolve(o.statusDir ?? defaultStatusDir(o.specsDir));

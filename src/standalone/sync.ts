@@ -12,6 +12,8 @@ import { loadDockerConfigFile, defaultDockerConfigPath, type DockerConfig } from
 import { describeError } from '../oci/errors.js';
 import { formatRepository, parseRepository } from '../oci/reference.js';
 import type { ImageMirror } from '../mirror/types.js';
+import { formatBytes } from '../format.js';
+import { UsageError } from '../usage-error.js';
 import type { Logger } from '../log.js';
 import { silentLogger } from '../log.js';
 import { loadSpecFiles, STDIN_NAME, STDIN_PATH } from './spec-files.js';
@@ -102,7 +104,7 @@ function sourceOf(mirror: ImageMirror, sourceDigests: Record<string, string> | u
   return { reference: name.startsWith('sha256:') || name.includes(':') ? `${repo}@${name}` : `${repo}:${name}`, digest };
 }
 
-export class UsageError extends Error {}
+export { UsageError } from '../usage-error.js';
 
 /**
  * What a dry run reports in place of each action: it wrote nothing, so nothing was copied or
@@ -341,17 +343,8 @@ function digestCell(d: string): string {
   return d || '-';
 }
 
-export function humanBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n / 1024;
-  let u = 0;
-  while (v >= 1024 && u < units.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  return `${v.toFixed(v < 10 ? 1 : 0)} ${units[u]}`;
-}
+/** The CLI's byte cells; the same formatting as the controller's events. */
+export const humanBytes = formatBytes;
 
 
 async function exists(path: string): Promise<boolean> {
