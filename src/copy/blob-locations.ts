@@ -1,6 +1,7 @@
 /**
- * Where blobs are known to live, per registry, so a copy can mount from any repository of the
- * target registry that holds a blob instead of uploading it. Learned from everything
+ * Where blobs are known to live, per blob store (a registry's host; see Repository.blobStore), so
+ * a copy can mount from any repository of the target's store that holds a blob instead of
+ * uploading it. Learned from everything
  * the engine sees (source reads, target writes, HEAD hits) and fed from outside (the controller
  * records each ImageMirror's target repo + image digest). An image known to be in a repository
  * implies all of its blobs are there. Bounded: least recently used entries are forgotten; a stale

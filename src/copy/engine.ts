@@ -389,6 +389,20 @@ export class CopyEngine {
       const r = await source.getBlob(desc.digest, offset, call);
       return { size: r.size, stream: this.counting(run, desc.digest, r) };
     };
+    if (repo.capabilities.mount === 'yes') {
+      // A store sure to mount what it holds is asked to, candidate by candidate, before uploading.
+      for (const from of mountFrom) {
+        if (await repo.mountBlob(desc, from, call)) {
+          this.locations.recordBlob(repo.blobStore, repo.repository, desc.digest);
+          return 'mount';
+        }
+      }
+      await repo.putBlob(desc, open, call);
+      this.locations.recordBlob(repo.blobStore, repo.repository, desc.digest);
+      return 'upload';
+    }
+    // A registry learns whether it mounts by trying: putBlob tries the candidates and uploads in
+    // the session a refused mount opened, one request less than a mount and then an upload.
     const res = await repo.putBlob(desc, open, {
       ...call,
       mountFrom,
