@@ -5,6 +5,7 @@
  */
 import { Counter, Histogram, type Registry } from 'prom-client';
 import type { Metrics } from '../metrics.js';
+import { WEBHOOK_FORMATS } from './formats.js';
 
 export const WEBHOOK_METRIC_NAMES = ['imagemirror_webhook_events_total', 'imagemirror_webhook_sync_delay_seconds'] as const;
 
@@ -14,7 +15,8 @@ export const WEBHOOK_METRIC_NAMES = ['imagemirror_webhook_events_total', 'imagem
  * invalid: a push naming no valid repository, or a body that is not the format (one per request);
  * unauthorized, too_large, timeout: the request was refused before its events were read (one per request).
  */
-export type WebhookResult = 'accepted' | 'unmatched' | 'ignored' | 'invalid' | 'unauthorized' | 'too_large' | 'timeout';
+export const WEBHOOK_RESULTS = ['accepted', 'unmatched', 'ignored', 'invalid', 'unauthorized', 'too_large', 'timeout'] as const;
+export type WebhookResult = (typeof WEBHOOK_RESULTS)[number];
 
 export const SYNC_DELAY_BUCKETS = [0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800];
 
@@ -44,6 +46,8 @@ export function webhookMetrics(metrics: Pick<Metrics, 'registry'>): WebhookMetri
       registers,
     }),
   };
+  // Every known series exported at zero, so a rate() or an alert sees the first event.
+  for (const format of WEBHOOK_FORMATS) for (const result of WEBHOOK_RESULTS) m.events.inc({ format, result }, 0);
   byRegistry.set(registry, m);
   return m;
 }

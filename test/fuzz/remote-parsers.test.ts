@@ -135,7 +135,12 @@ describe('remote and user input parsers (properties)', function () {
       readonly registry = 'fuzz.example';
       readonly repository = 'fuzz/app';
       readonly identity = 'fuzz';
+      readonly blobStore = 'fuzz.example';
+      readonly capabilities = { mount: 'no', referrersApi: 'no', tagListing: false } as const;
       gets = 0;
+      mountBlob(): Promise<boolean> {
+        throw new Error('not used');
+      }
       constructor(private readonly docs: Map<string, Uint8Array>) {}
       async getManifest(reference: string): Promise<RawManifest> {
         this.gets++;

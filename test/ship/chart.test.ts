@@ -88,7 +88,8 @@ describe('ship: Helm chart', function () {
     const [plain] = find(await renderChart({ values: { serviceMonitor: { enabled: true } } }), 'ServiceMonitor');
     assert.equal(plain!.metadata.namespace, 'image-mirror-system');
     const endpoint = (o: K8sObject) => (o.spec as { endpoints: Array<Record<string, unknown>> }).endpoints[0]!;
-    assert.deepEqual(Object.keys(endpoint(plain!)).sort(), ['interval', 'path', 'port', 'scrapeTimeout'], 'empty relabelings rendered');
+    assert.deepEqual(Object.keys(endpoint(plain!)).sort(), ['honorLabels', 'interval', 'path', 'port', 'scrapeTimeout'], 'empty relabelings rendered');
+    assert.equal(endpoint(plain!).honorLabels, true, 'the mirror namespace/name labels are kept, not renamed exported_namespace');
     const relabelings = [{ action: 'replace', sourceLabels: ['__meta_kubernetes_pod_node_name'], targetLabel: 'node' }];
     const metricRelabelings = [{ action: 'drop', sourceLabels: ['__name__'], regex: 'nodejs_gc_.*' }];
     const [sm] = find(
