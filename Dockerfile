@@ -19,6 +19,9 @@ RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 COPY scripts/build.mjs ./scripts/build.mjs
+# The commit `image-mirror --version` prints (no .git in the build context).
+ARG IMAGE_MIRROR_COMMIT=unknown
+ENV IMAGE_MIRROR_COMMIT=${IMAGE_MIRROR_COMMIT}
 RUN npm run build
 
 # Production dependencies only. All of them are pure JavaScript (no native addons), so they too

@@ -31,6 +31,7 @@ import { LeaderElector } from './leader-election.js';
 import { Reflector, errorLine } from './reflector.js';
 import { DOCKERCONFIGJSON, SecretCredentials, apiSecretLookup, type SecretObject } from './secrets.js';
 import { StatusWriter } from './status.js';
+import { formatBytes } from '../format.js';
 
 export interface ControllerOptions {
   kubeconfig: KubeConfig;
@@ -331,7 +332,7 @@ export async function runController(o: ControllerOptions): Promise<ControllerHan
       if (changed.length === 0) return; // a no-op resync is not news
       const copied = r.targets.reduce((a, t) => a + t.bytesCopied, 0);
       const saved = r.targets.reduce((a, t) => a + t.bytesSaved, 0);
-      await events.record(m, 'Normal', 'Synced', `${changed.length} target tag(s) updated; ${copied} bytes copied, ${saved} bytes saved`);
+      await events.record(m, 'Normal', 'Synced', `${changed.length} target tag(s) updated; ${formatBytes(copied)} copied, ${formatBytes(saved)} saved`);
     } else {
       await events.record(m, 'Warning', r.reason, r.message);
     }
@@ -342,9 +343,11 @@ export async function runController(o: ControllerOptions): Promise<ControllerHan
     await stoppingWorkers;
     await synced;
     if (stopped || loop.running || (elector && !elector.isLeader)) return;
+    const mirrors = allMirrors();
+    // Counted before the workers start taking them, so the line says how many were handed over.
+    log.info(`workers started (${o.concurrency ?? 4}) for ${mirrors.length} ImageMirror${mirrors.length === 1 ? '' : 's'}`);
     loop.start();
-    for (const m of allMirrors()) loop.add(mirrorKey(m));
-    log.info(`workers started (${o.concurrency ?? 4}), ${loop.queue?.length ?? 0} mirrors queued`);
+    for (const m of mirrors) loop.add(mirrorKey(m));
   }
 
   function stopWorkers(): Promise<void> {

@@ -148,6 +148,8 @@ export async function startRun(o: RunOptions): Promise<RunHandle> {
       },
       list: () => [...entries.values()].flatMap((e) => (e.mirror ? [e.mirror] : [])),
       statuses: () => [...entries.values()].map((e) => e.status),
+      // Every document, invalid ones included, gets its per-mirror series under its own key.
+      keyedStatuses: () => [...entries].map(([k, e]) => [k, e.status] as const),
       context: (_m, signal) => ({ credentials: credentialsFor(), signal, policies, requirePolicy: o.requirePolicy }),
       settle: async (key) => {
         const entry = entries.get(key);

@@ -299,7 +299,7 @@ describe('runController (fake API server, counting reconciler)', function () {
     assert.equal(evs[0]!.type, 'Normal');
     assert.equal(evs[0]!.reason, 'Synced');
     assert.equal(evs[0]!.involvedObject.kind, 'ImageMirror');
-    assert.match(evs[0]!.message, /1234 bytes copied, 5678 bytes saved/);
+    assert.match(evs[0]!.message, /1\.2 KiB copied, 5\.5 KiB saved/);
   });
 
   it('tells onImageLocation about every target row in statuses seen, and counts mirrors by readiness', async () => {
