@@ -25,6 +25,7 @@ import { formatDuration } from './duration.js';
 import { resyncIntervalMs } from './interval.js';
 import { TargetClaims, claimKey } from './claims.js';
 import { checkPolicy } from './policy.js';
+import { SharedReads, type SharedReadsOptions } from './shared-reads.js';
 import { removeCondition, setCondition } from './conditions.js';
 import {
   ConditionType,
@@ -79,6 +80,11 @@ export interface ReconcilerOptions {
    * reconciler.
    */
   cloud?: CloudCacheOptions;
+  /**
+   * Source tags/list and manifest HEADs shared by mirrors reading the same repository with the
+   * same credentials (TTL, size bound, clock: tests).
+   */
+  sharedReads?: SharedReadsOptions;
 }
 
 export interface MirrorReconciler extends Reconciler {
@@ -111,6 +117,7 @@ export function createReconciler(o: ReconcilerOptions = {}): MirrorReconciler {
   const reconcileTimeoutMs = Math.min(o.reconcileTimeoutMs ?? DEFAULT_RECONCILE_TIMEOUT_MS, MAX_TIMER_MS);
 
   const cloud = new CloudCredentialCache(o.cloud);
+  const shared = new SharedReads(o.sharedReads);
   const certsDirs = o.certsDirs ?? DEFAULT_CERTS_DIRS;
   const pool = new RegistryPool({
     client: o.client,
@@ -220,7 +227,7 @@ export function createReconciler(o: ReconcilerOptions = {}): MirrorReconciler {
     let sourceTags: string[] | undefined;
     const images: Array<{ name: string; reference: string }> = [];
     try {
-      if (spec.source.digest === undefined || spec.referrers !== false) sourceTags = await source.listTags({ signal: ctx.signal });
+      if (spec.source.digest === undefined || spec.referrers !== false) sourceTags = await shared.listTags(source, { signal: ctx.signal, fresh: ctx.fresh });
       if (spec.source.digest !== undefined) {
         images.push({ name: spec.source.digest, reference: spec.source.digest });
       } else {
@@ -272,7 +279,7 @@ export function createReconciler(o: ReconcilerOptions = {}): MirrorReconciler {
       if (ctx.signal?.aborted) break;
       let digest: string;
       try {
-        const head = await source.headManifest(image.reference, { signal: ctx.signal });
+        const head = await shared.headManifest(source, image.reference, { signal: ctx.signal, fresh: ctx.fresh });
         if (!head) {
           return finish('retry', Reason.SourceNotFound, `source ${formatReference({ ...parseRepository(spec.source.repository), ...refPart(image.reference) })} not found`);
         }

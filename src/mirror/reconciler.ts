@@ -34,6 +34,11 @@ export interface ReconcileContext {
   allowCloudProviderHint?: (provider: CloudProvider) => string;
   /** Aborted on shutdown: stop starting new work; in-flight manifest pushes finish or are not made. */
   signal?: AbortSignal;
+  /**
+   * Read the source afresh rather than take a tags/list or HEAD another mirror's reconcile got a
+   * moment ago: set for a reconcile a push or a "reconcile now" asked for, which must see the push.
+   */
+  fresh?: boolean;
   /** Plan only: report what would happen, write nothing. */
   dryRun?: boolean;
   now?: () => Date;

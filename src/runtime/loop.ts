@@ -129,6 +129,11 @@ export function createWorkLoop(o: WorkLoopOptions): WorkLoop {
   const now = (): number => o.clock?.now() ?? Date.now();
   const coalesceMs = o.pushCoalesceMs ?? PUSH_COALESCE_MS;
   let queue: WorkQueue | undefined;
+  /**
+   * Keys whose next reconcile a push or a "reconcile now" asked for: it reads the source afresh,
+   * not a tags/list another mirror got a moment before the push.
+   */
+  const fresh = new Set<string>();
 
   /** key → the reason label its imagemirror_mirror_ready series carries now. */
   const exported = new Map<string, string>();
@@ -186,7 +191,9 @@ export function createWorkLoop(o: WorkLoopOptions): WorkLoop {
     const startedAt = now();
     let result: ReconcileResult;
     try {
-      result = await o.reconciler.reconcile(m, store.context(m, signal));
+      const ctx = store.context(m, signal);
+      const wantsFresh = fresh.delete(key);
+      result = await o.reconciler.reconcile(m, wantsFresh ? { ...ctx, fresh: true } : ctx);
     } catch (err) {
       o.metrics.reconciles.inc({ result: 'error' });
       const delay = q.addRateLimited(key);
@@ -288,6 +295,7 @@ export function createWorkLoop(o: WorkLoopOptions): WorkLoop {
       log.debug(`reconcile requested: ${why}`, { mirror: key });
       q.forget(key);
       q.cancelDelayed(key);
+      fresh.add(key);
       q.add(key);
     },
     pushed(key, why) {
@@ -295,11 +303,13 @@ export function createWorkLoop(o: WorkLoopOptions): WorkLoop {
       if (!q) return;
       log.debug(why, { mirror: key });
       q.forget(key);
+      fresh.add(key);
       // The earliest deadline wins: a resync or retry due later is brought forward, and events
       // within the window join the add already pending.
       q.addAfter(key, coalesceMs);
     },
     drop(key) {
+      fresh.delete(key);
       queue?.forget(key);
       queue?.cancelDelayed(key);
     },
