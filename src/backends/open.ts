@@ -1,14 +1,20 @@
 /**
  * The one way to a Repository from a reference: the reference's form picks the backend.
- * `oci:<path>` and `oci-archive:<path>` (skopeo's forms) name OCI image layouts and archives,
- * which are recognised here and refused until that backend exists; everything else is a registry
- * repository `[host[:port]/]path`.
+ * `oci:<path>` (skopeo's form) names an OCI image layout directory; `oci-archive:<path>` is
+ * recognised and refused until that backend exists; everything else is a registry repository
+ * `[host[:port]/]path`.
+ *
+ * A layout reference names a repository, so it has no tag: `oci:PATH`. skopeo's image form
+ * `oci:PATH:TAG` ends the path at its first `:` (see splitLayoutImage), so a layout path never
+ * holds a `:` and `oci:PATH:TAG` given where a repository is wanted is refused rather than read
+ * as a directory named `PATH:TAG`.
  */
 import type { Repository } from '../oci/content.js';
 import type { CredentialProvider } from '../oci/credentials.js';
 import { OciError } from '../oci/errors.js';
 import { quote } from '../oci/names.js';
 import { parseRepository } from '../oci/reference.js';
+import { openLayout } from './layout/index.js';
 import type { RegistryPool } from './registry/pool.js';
 
 export type BackendKind = 'registry' | 'oci-layout' | 'oci-archive';
@@ -39,10 +45,36 @@ export interface OpenOptions {
  */
 export async function openRepository(reference: string, credentials: CredentialProvider, options: OpenOptions): Promise<Repository> {
   const kind = backendOf(reference);
-  if (kind !== 'registry') {
-    const what = kind === 'oci-layout' ? 'OCI image layouts' : 'OCI image archives';
-    throw new OciError({ code: 'UNSUPPORTED', message: `${quote(reference)}: ${what} (${kind === 'oci-layout' ? 'oci:' : 'oci-archive:'}) are not supported yet; use a registry repository` });
+  if (kind === 'oci-archive') {
+    throw new OciError({ code: 'UNSUPPORTED', message: `${quote(reference)}: OCI image archives (oci-archive:) are not supported yet; use an OCI image layout (oci:) or a registry repository` });
   }
+  if (kind === 'oci-layout') return openLayout(layoutPathOf(reference));
   const ref = parseRepository(reference);
   return options.pool.repository(ref.registry, ref.repository, credentials, options.insecure ?? false);
+}
+
+/** The directory of an `oci:PATH` repository reference. */
+export function layoutPathOf(reference: string): string {
+  const path = reference.slice('oci:'.length);
+  if (path === '') throw new OciError({ code: 'INVALID_REFERENCE', message: `${quote(reference)}: an OCI image layout reference needs a path (oci:PATH)` });
+  if (path.includes(':')) {
+    throw new OciError({ code: 'INVALID_REFERENCE', message: `${quote(reference)}: a layout repository is oci:PATH without a tag, and a layout path cannot contain ':'` });
+  }
+  return path;
+}
+
+/**
+ * skopeo's image form `oci:PATH[:TAG]` split as skopeo splits it (at the first `:` after the
+ * prefix): the repository reference `oci:PATH` and the tag, if any. For front ends taking image
+ * references.
+ */
+export function splitLayoutImage(reference: string): { repository: string; tag?: string } {
+  const rest = reference.slice('oci:'.length);
+  const i = rest.indexOf(':');
+  if (i < 0) return { repository: `oci:${layoutPathOf(reference)}` };
+  const repository = `oci:${rest.slice(0, i)}`;
+  layoutPathOf(repository);
+  const tag = rest.slice(i + 1);
+  if (tag === '') return { repository };
+  return { repository, tag };
 }

@@ -1,14 +1,17 @@
 /**
  * One suite, every backend: the same cases run against the registry backend (a real
- * docker-registry 2.8) and the memory backend (with and without the referrers API), so the engine
- * can rely on the Repository contract whichever backend serves it.
+ * docker-registry 2.8), the memory backend (with and without the referrers API) and the OCI image
+ * layout backend, so the engine can rely on the Repository contract whichever backend serves it.
  */
 import assert from 'node:assert/strict';
+import { mkdtemp, realpath, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { MemoryStore } from '../../src/backends/memory/index.js';
 import { RegistryPool } from '../../src/backends/registry/pool.js';
-import { openRepository } from '../../src/backends/open.js';
+import { openRepository, splitLayoutImage } from '../../src/backends/open.js';
 import { anonymous } from '../../src/oci/credentials.js';
 import type { BlobReader, Repository } from '../../src/oci/content.js';
 import { isOciError } from '../../src/oci/errors.js';
@@ -23,6 +26,11 @@ interface Backend {
   expect: { mount: string; referrersApi: string; tagListing: boolean };
   /** What referrers() answers for a subject with one referrer: the list, or undefined (no API). */
   referrersApi: boolean;
+  /**
+   * Each repository is its own blob store (an OCI layout directory holds one repository): mounts
+   * succeed only from the repository itself, when it already holds the blob.
+   */
+  storePerRepository?: boolean;
   before?(): Promise<void>;
   after?(): Promise<void>;
 }
@@ -61,9 +69,24 @@ function memoryBackend(referrersApi: boolean): Backend {
   };
 }
 
+function layoutBackend(): Backend {
+  let root = '';
+  return {
+    name: 'OCI image layout (oci:)',
+    repo: async (name) => openRepository(`oci:${join(root, name)}`, anonymous, { pool: new RegistryPool() }),
+    expect: { mount: 'yes', referrersApi: 'yes', tagListing: true },
+    referrersApi: true,
+    storePerRepository: true,
+    before: async () => {
+      root = await realpath(await mkdtemp(join(tmpdir(), 'layout-conformance-')));
+    },
+    after: async () => rm(root, { recursive: true, force: true }),
+  };
+}
+
 const isOci = (code: string) => (e: unknown) => isOciError(e) && e.code === code;
 
-for (const b of [registryBackend, memoryBackend(true), memoryBackend(false)]) {
+for (const b of [registryBackend, memoryBackend(true), memoryBackend(false), layoutBackend()]) {
   describe(`backend conformance: ${b.name}`, function () {
     this.timeout(30_000);
     before(async () => b.before?.());
@@ -72,8 +95,14 @@ for (const b of [registryBackend, memoryBackend(true), memoryBackend(false)]) {
     it('declares its capabilities', async () => {
       const r = await b.repo(uniq('caps'));
       assert.deepEqual({ ...r.capabilities }, b.expect);
-      // Repositories of one store share one blob store key.
-      assert.equal(r.blobStore, (await b.repo(uniq('caps'))).blobStore);
+      if (b.storePerRepository) {
+        // Two repositories are two blob stores; the same repository opened twice is one.
+        assert.notEqual(r.blobStore, (await b.repo(uniq('caps'))).blobStore);
+        assert.equal(r.blobStore, (await b.repo(r.repository.split('/').pop()!)).blobStore);
+      } else {
+        // Repositories of one store share one blob store key.
+        assert.equal(r.blobStore, (await b.repo(uniq('caps'))).blobStore);
+      }
     });
 
     it('puts and gets a manifest by tag and by digest, byte-exact; HEAD agrees', async () => {
@@ -145,6 +174,28 @@ for (const b of [registryBackend, memoryBackend(true), memoryBackend(false)]) {
       }
     });
 
+    if (b.storePerRepository) {
+      it('mounts only from itself, and only a blob it holds; never from another store', async () => {
+        const a = await b.repo(uniq('mount-a'));
+        const c = await b.repo(uniq('mount-b'));
+        const blob = randomBlob(2048);
+        await pushBlobs(a, [blob]);
+        assert.equal(await c.mountBlob(blob.descriptor, a.repository), false);
+        assert.equal(await c.headBlob(blob.descriptor.digest), undefined);
+        assert.equal(await a.mountBlob(blob.descriptor, a.repository), true);
+        assert.equal(await a.mountBlob(randomBlob(16).descriptor, a.repository), false);
+        const open = opener(blob.bytes);
+        assert.deepEqual(await a.putBlob(blob.descriptor, open, { mountFrom: [a.repository] }), { transfer: 'mount', mountedFrom: a.repository });
+        assert.equal(open.calls, 0);
+        // From another store the bytes are uploaded, verified.
+        const open2 = opener(blob.bytes);
+        assert.deepEqual(await c.putBlob(blob.descriptor, open2, { mountFrom: [a.repository] }), { transfer: 'upload' });
+        assert.equal(open2.calls, 1);
+        assert.equal(await c.headBlob(blob.descriptor.digest), 2048);
+      });
+      return;
+    }
+
     it('mounts a blob between repositories of one store; refuses when the source lacks it', async () => {
       const a = await b.repo(uniq('mount-a'));
       const c = await b.repo(uniq('mount-b'));
@@ -168,12 +219,37 @@ describe('openRepository dispatch', () => {
   const pool = new RegistryPool();
   after(() => pool.close());
 
-  for (const ref of ['oci:/var/lib/images/app', 'oci:./layout:v1', 'oci-archive:/tmp/app.tar']) {
-    it(`recognises ${ref} as a layout form and refuses it as not supported yet`, async () => {
-      await assert.rejects(openRepository(ref, anonymous, { pool }), (e: unknown) => isOciError(e) && e.code === 'UNSUPPORTED' && /not supported yet/.test(e.message) && !e.message.includes('\n'));
+  it('recognises oci-archive: as an archive form and refuses it as not supported yet', async () => {
+    await assert.rejects(openRepository('oci-archive:/tmp/app.tar', anonymous, { pool }), (e: unknown) => isOciError(e) && e.code === 'UNSUPPORTED' && /not supported yet/.test(e.message) && !e.message.includes('\n'));
+    assert.equal(pool.size, 0);
+  });
+
+  it('opens oci:PATH as the layout at PATH (absolute, resolved), without a registry client', async () => {
+    const dir = await realpath(await mkdtemp(join(tmpdir(), 'layout-open-')));
+    try {
+      const r = await openRepository(`oci:${dir}/./app`, anonymous, { pool });
+      assert.equal(r.repository, join(dir, 'app'));
+      assert.equal(r.blobStore, `oci:${join(dir, 'app')}`);
+      assert.deepEqual(await r.listTags(), []);
+      assert.equal(pool.size, 0);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  for (const ref of ['oci:./layout:v1', 'oci:']) {
+    it(`refuses ${ref} as a layout repository reference (no tag, a path is needed)`, async () => {
+      await assert.rejects(openRepository(ref, anonymous, { pool }), (e: unknown) => isOciError(e) && e.code === 'INVALID_REFERENCE' && !e.message.includes('\n'));
       assert.equal(pool.size, 0);
     });
   }
+
+  it("splits skopeo's oci:PATH:TAG at the first ':' after the prefix", () => {
+    assert.deepEqual(splitLayoutImage('oci:/srv/layout:v1.2'), { repository: 'oci:/srv/layout', tag: 'v1.2' });
+    assert.deepEqual(splitLayoutImage('oci:/srv/layout'), { repository: 'oci:/srv/layout' });
+    assert.deepEqual(splitLayoutImage('oci:rel/dir:latest'), { repository: 'oci:rel/dir', tag: 'latest' });
+    assert.throws(() => splitLayoutImage('oci::v1'), (e: unknown) => isOciError(e) && e.code === 'INVALID_REFERENCE');
+  });
 
   it('a registry host named oci with a port is a registry reference', async () => {
     const r = await openRepository('oci:5000/team/app', anonymous, { pool });
