@@ -75,7 +75,11 @@ spec:
     // The tag lands before the status and gauges are updated: wait for those too.
     await until(() => (Object.values(run!.statuses()).filter((s) => s.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')).length === 2 ? true : undefined), 'both Ready');
 
-    const metrics = await (await fetch(`http://${run.address}/metrics`)).text();
+    // The gauge follows the stored status within the same turn of the loop: wait for it too.
+    const metrics = await until(async () => {
+      const text = await (await fetch(`http://${run!.address}/metrics`)).text();
+      return /imagemirror_mirrors\{ready="True"\} 2/.test(text) ? text : undefined;
+    }, 'Ready gauge at 2');
     assert.match(metrics, /imagemirror_target_syncs_total\{result="copied"\} 3/);
     assert.match(metrics, /imagemirror_blobs_total\{action="mount"\} [1-9]/);
     assert.match(metrics, /imagemirror_mirrors\{ready="True"\} 2/);
