@@ -290,7 +290,9 @@ describe('controller end to end (real reconciler, real registries, fake API serv
       gaps.forEach((g, i) => {
         const want = 100 * 2 ** i;
         assert.ok(g >= 0.95 * want && g <= want + 300, `gap ${i + 1} is ${Math.round(g)} ms, want ${want} ms (+ attempt time): ${shown}`);
-        if (i > 0) assert.ok(g > gaps[i - 1]!, `gaps not growing: ${shown} ms`);
+        // Growth is judged two slots apart: neighbours may swap under attempt-time noise (262, 228
+        // was seen on a loaded machine), a doubling twice over cannot.
+        if (i > 1) assert.ok(g > gaps[i - 2]!, `gaps not growing: ${shown} ms`);
       });
 
       proxy.up = true;
