@@ -6,11 +6,11 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { cp, mkdtemp, readFile, readdir, realpath, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readFile, readdir, realpath, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { REF_NAME_ANNOTATION } from '../../src/backends/layout/index.js';
+import { MAX_INDEX_JSON_BYTES, MAX_REFERRER_SCAN, REF_NAME_ANNOTATION } from '../../src/backends/layout/index.js';
 import { openRepository } from '../../src/backends/open.js';
 import { RegistryPool } from '../../src/backends/registry/pool.js';
 import { CopyEngine, type CopyImageRequest } from '../../src/copy/engine.js';
@@ -135,5 +135,64 @@ describe('OCI image layout backend (interop with skopeo and a registry)', functi
     const good = randomBlob(4096);
     await assert.rejects(lay.putBlob(good.descriptor, opener(randomBlob(4096).bytes)), (e: unknown) => isOciError(e) && e.code === 'DIGEST_INVALID' && e.message.includes(good.descriptor.digest));
     assert.deepEqual(await readdir(join(dir, 'partial', 'blobs', 'sha256')), []);
+  });
+});
+
+describe('OCI image layout backend (bounds and malformed layouts)', function () {
+  this.timeout(30_000);
+  let dir: string;
+  const pool = new RegistryPool();
+  const layout = (name: string): Promise<Repository> => openRepository(`oci:${join(dir, name)}`, anonymous, { pool });
+  const hex = (i: number): string => i.toString(16).padStart(64, '0');
+
+  before(async () => {
+    dir = await realpath(await mkdtemp(join(tmpdir(), 'layout-bounds-')));
+  });
+  after(async () => {
+    await pool.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  async function writeLayout(name: string, index: string, version = '1.0.0'): Promise<void> {
+    await mkdir(join(dir, name, 'blobs', 'sha256'), { recursive: true });
+    await writeFile(join(dir, name, 'oci-layout'), JSON.stringify({ imageLayoutVersion: version }));
+    await writeFile(join(dir, name, 'index.json'), index);
+  }
+
+  it(`refuses an index.json over MAX_INDEX_JSON_BYTES (${MAX_INDEX_JSON_BYTES}) without reading it`, async () => {
+    await writeLayout('huge', '');
+    // Sparse: the size check is on the file's size, so the test writes nothing.
+    await truncate(join(dir, 'huge', 'index.json'), MAX_INDEX_JSON_BYTES + 1);
+    await assert.rejects((await layout('huge')).listTags(), (e: unknown) => isOciError(e) && e.code === 'MANIFEST_TOO_LARGE' && e.message.includes(String(MAX_INDEX_JSON_BYTES)));
+    await truncate(join(dir, 'huge', 'index.json'), MAX_INDEX_JSON_BYTES);
+    await assert.rejects((await layout('huge')).listTags(), (e: unknown) => isOciError(e) && e.code === 'PROTOCOL');
+  });
+
+  it(`stops a referrers scan past MAX_REFERRER_SCAN (${MAX_REFERRER_SCAN}) manifests`, async () => {
+    const entries = (n: number): string => JSON.stringify({ schemaVersion: 2, manifests: Array.from({ length: n }, (_, i) => ({ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: `sha256:${hex(i + 1)}`, size: 10 })) });
+    await writeLayout('many', entries(MAX_REFERRER_SCAN));
+    assert.deepEqual(await (await layout('many')).referrers(`sha256:${hex(0)}`), []);
+    await writeLayout('many', entries(MAX_REFERRER_SCAN + 1));
+    await assert.rejects((await layout('many')).referrers(`sha256:${hex(0)}`), (e: unknown) => isOciError(e) && e.code === 'MANIFEST_TOO_LARGE' && e.message.includes(String(MAX_REFERRER_SCAN)));
+  });
+
+  it('refuses a malformed index.json and an unknown layout version, in one line', async () => {
+    await writeLayout('not-json', '{');
+    await assert.rejects((await layout('not-json')).listTags(), (e: unknown) => isOciError(e) && e.code === 'PROTOCOL' && !e.message.includes('\n'));
+    await writeLayout('bad-digest', JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: 'x/y', digest: 'sha256:zz', size: 1 }] }));
+    await assert.rejects((await layout('bad-digest')).headManifest('v1'), (e: unknown) => isOciError(e) && e.code === 'PROTOCOL');
+    await writeLayout('v2', JSON.stringify({ schemaVersion: 2, manifests: [] }), '2.0.0');
+    await assert.rejects((await layout('v2')).listTags(), (e: unknown) => isOciError(e) && e.code === 'UNSUPPORTED' && e.message.includes('2.0.0'));
+  });
+
+  it('a manifest blob that does not hash to its name is refused on read, naming it', async () => {
+    const lay = await layout('bad-manifest');
+    const img = buildImage();
+    for (const b of img.blobs) await lay.putBlob(b.descriptor, opener(b.bytes));
+    await lay.putManifest('v1', { mediaType: img.mediaType, bytes: img.bytes });
+    const file = join(dir, 'bad-manifest', 'blobs', 'sha256', img.digest.slice('sha256:'.length));
+    // Still valid JSON, still the same size class: only the hash tells it apart.
+    await writeFile(file, Buffer.concat([img.bytes, Buffer.from(' ')]));
+    await assert.rejects(lay.getManifest('v1'), (e: unknown) => isOciError(e) && e.code === 'DIGEST_INVALID' && e.message.includes(img.digest));
   });
 });
