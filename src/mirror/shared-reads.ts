@@ -64,12 +64,12 @@ export class SharedFlights<T> {
   }
 
   /**
-   * The answer for key (`what` names it in a cancellation error): a kept one younger than the TTL, else the request under way, else a new
-   * request load(signal). `keep` says whether a successful answer may be kept (a HEAD that found
-   * nothing is not).
+   * The answer for key: a kept one younger than the TTL, else the request under way, else a new
+   * request load(signal). `what` names the read in a cancellation error; `keep` says whether a
+   * successful answer may be kept (a HEAD that found nothing is not).
    */
   async get(key: string, what: string, load: (signal: AbortSignal) => Promise<T>, o: SharedReadOptions = {}, keep: (value: T) => boolean = () => true): Promise<T> {
-    o.signal?.throwIfAborted();
+    if (o.signal?.aborted) throw cancelled(what, o.signal.reason);
     if (!o.fresh) {
       const hit = this.kept.get(key);
       if (hit && this.now() - hit.at < this.ttlMs) {
@@ -86,11 +86,13 @@ export class SharedFlights<T> {
 
   private start(key: string, load: (signal: AbortSignal) => Promise<T>, keep: (value: T) => boolean): Flight<T> {
     const controller = new AbortController();
+    // The answer is as old as the request: a slow one must not pass for newer than it is.
+    const startedAt = this.now();
     const flight: Flight<T> = { controller, waiters: 0, promise: Promise.resolve() as Promise<T> };
     flight.promise = (async () => {
       try {
         const value = await load(controller.signal);
-        if (keep(value) && !controller.signal.aborted) this.store(key, value);
+        if (keep(value) && !controller.signal.aborted) this.store(key, value, startedAt);
         return value;
       } finally {
         if (this.flights.get(key) === flight) this.flights.delete(key);
@@ -102,9 +104,12 @@ export class SharedFlights<T> {
     return flight;
   }
 
-  private store(key: string, value: T): void {
+  private store(key: string, value: T, at: number): void {
+    // A request overtaken by a fresh one (a push) must not replace the fresher answer.
+    const kept = this.kept.get(key);
+    if (kept && kept.at > at) return;
     this.kept.delete(key);
-    this.kept.set(key, { value, at: this.now() });
+    this.kept.set(key, { value, at });
     while (this.kept.size > this.max) {
       const oldest = this.kept.keys().next().value as string;
       this.kept.delete(oldest);
@@ -130,7 +135,7 @@ export class SharedFlights<T> {
           if (this.flights.get(key) === flight) this.flights.delete(key);
           flight.controller.abort(signal.reason);
         }
-        reject(new OciError({ code: 'CANCELLED', message: `${what}: cancelled`, cause: signal.reason }));
+        reject(cancelled(what, signal.reason));
       };
       signal.addEventListener('abort', onAbort, { once: true });
       flight.promise.then(
@@ -143,6 +148,10 @@ export class SharedFlights<T> {
       );
     });
   }
+}
+
+function cancelled(what: string, reason: unknown): OciError {
+  return new OciError({ code: 'CANCELLED', message: `${what}: cancelled`, cause: reason });
 }
 
 /** tags/list and manifest HEADs of source repositories, shared per Repository identity. */

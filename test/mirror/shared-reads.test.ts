@@ -183,6 +183,18 @@ describe('shared source reads: one tags/list and one HEAD per source identity an
     gate2.resolve('late');
   });
 
+  it('a slow request overtaken by a fresh one does not replace the fresher answer', async () => {
+    let now = 0;
+    const flights = new SharedFlights<string>({ now: () => now });
+    const slow = deferred<string>();
+    const old = flights.get('k', 'r', () => slow.promise);
+    now = 1;
+    assert.equal(await flights.get('k', 'r', async () => 'after push', { fresh: true }), 'after push');
+    slow.resolve('before push');
+    assert.equal(await old, 'before push');
+    assert.equal(await flights.get('k', 'r', async () => 'asked again'), 'after push');
+  });
+
   it(`keeps at most SHARED_READS_MAX (${SHARED_READS_MAX}) answers, dropping the least recently used`, async () => {
     const flights = new SharedFlights<number>({ now: () => 0 });
     let calls = 0;
