@@ -196,3 +196,35 @@ describe('OCI image layout backend (bounds and malformed layouts)', function () 
     await assert.rejects(lay.getManifest('v1'), (e: unknown) => isOciError(e) && e.code === 'DIGEST_INVALID' && e.message.includes(img.digest));
   });
 });
+
+describe('OCI image layout backend (engine between layouts)', function () {
+  this.timeout(30_000);
+  let dir: string;
+  const pool = new RegistryPool();
+  const layout = (name: string): Promise<Repository> => openRepository(`oci:${join(dir, name)}`, anonymous, { pool });
+
+  before(async () => {
+    dir = await realpath(await mkdtemp(join(tmpdir(), 'layout-engine-')));
+  });
+  after(async () => {
+    await pool.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('retags within one layout without copying a byte, and uploads into another layout', async () => {
+    const a = await layout('a');
+    const idx = buildIndex({ layers: [700] });
+    await pushIndex(a, idx, 'v1');
+    const same = await new CopyEngine().copyImage(req(await layout('a'), 'v1', a, 'v1-copy'));
+    assert.equal(same.targets[0]?.digest, idx.digest);
+    assert.equal(same.targets[0]?.bytesCopied, 0);
+    assert.deepEqual(await a.listTags(), ['v1', 'v1-copy']);
+
+    const b = await layout('b');
+    const other = await new CopyEngine().copyImage(req(a, 'v1', b, 'v1'));
+    assert.equal(other.targets[0]?.blobs.upload, idx.blobs.length);
+    const got = await b.getManifest('v1');
+    assert.deepEqual(Buffer.from(got.bytes), idx.bytes);
+    for (const blob of idx.blobs) assert.equal(await b.headBlob(blob.descriptor.digest), blob.descriptor.size);
+  });
+});
