@@ -71,16 +71,22 @@ function memoryBackend(referrersApi: boolean): Backend {
 
 function layoutBackend(): Backend {
   let root = '';
+  // Layouts need no registry client; openRepository takes a pool for the registry form only.
+  const layoutPool = new RegistryPool();
   return {
     name: 'OCI image layout (oci:)',
-    repo: async (name) => openRepository(`oci:${join(root, name)}`, anonymous, { pool: new RegistryPool() }),
+    repo: async (name) => openRepository(`oci:${join(root, name)}`, anonymous, { pool: layoutPool }),
     expect: { mount: 'yes', referrersApi: 'yes', tagListing: true },
     referrersApi: true,
     storePerRepository: true,
     before: async () => {
       root = await realpath(await mkdtemp(join(tmpdir(), 'layout-conformance-')));
     },
-    after: async () => rm(root, { recursive: true, force: true }),
+    after: async () => {
+      assert.equal(layoutPool.size, 0);
+      await layoutPool.close();
+      await rm(root, { recursive: true, force: true });
+    },
   };
 }
 

@@ -228,3 +228,28 @@ describe('OCI image layout backend (engine between layouts)', function () {
     for (const blob of idx.blobs) assert.equal(await b.headBlob(blob.descriptor.digest), blob.descriptor.size);
   });
 });
+
+describe('OCI image layout backend (damaged manifest rewritten)', function () {
+  this.timeout(10_000);
+  let dir: string;
+  before(async () => {
+    dir = await realpath(await mkdtemp(join(tmpdir(), 'layout-rewrite-')));
+  });
+  after(async () => rm(dir, { recursive: true, force: true }));
+
+  it('a manifest put again over a damaged copy of the same size replaces it', async () => {
+    const pool = new RegistryPool();
+    const lay = await openRepository(`oci:${join(dir, 'l')}`, anonymous, { pool });
+    const img = buildImage();
+    for (const b of img.blobs) await lay.putBlob(b.descriptor, opener(b.bytes));
+    await lay.putManifest('v1', { mediaType: img.mediaType, bytes: img.bytes });
+    const file = join(dir, 'l', 'blobs', 'sha256', img.digest.slice('sha256:'.length));
+    const damaged = Buffer.from(img.bytes);
+    damaged[damaged.length - 2] = damaged[damaged.length - 2]! ^ 0x01;
+    await writeFile(file, damaged);
+    await assert.rejects(lay.getManifest('v1'), (e: unknown) => isOciError(e) && e.code === 'DIGEST_INVALID');
+    await lay.putManifest('v1', { mediaType: img.mediaType, bytes: img.bytes });
+    assert.deepEqual(Buffer.from((await lay.getManifest('v1')).bytes), img.bytes);
+    await pool.close();
+  });
+});

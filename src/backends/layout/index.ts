@@ -306,7 +306,11 @@ class LayoutRepository implements Repository {
 
   /** Writes verified bytes under their digest (temp file, then rename). */
   private async commitBytes(digest: string, bytes: Buffer, what: string): Promise<void> {
-    if ((await this.blobSize(digest)) === bytes.length) return;
+    // Kept only when what is there hashes right: a damaged copy is replaced, not trusted.
+    if ((await this.blobSize(digest)) === bytes.length) {
+      const there = await readFile(this.blobPath(digest)).catch(() => undefined);
+      if (there && sha256Digest(there) === digest) return;
+    }
     const tmp = this.tempPath();
     try {
       await this.ensureLayout();
