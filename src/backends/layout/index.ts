@@ -273,10 +273,11 @@ class LayoutRepository implements Repository {
     } catch {
       throw this.err('MANIFEST_INVALID', what, 'not JSON');
     }
-    if (typeof json !== 'object' || json === null) throw this.err('MANIFEST_INVALID', what, 'not a JSON object');
+    if (typeof json !== 'object' || json === null || Array.isArray(json)) throw this.err('MANIFEST_INVALID', what, 'not a JSON object');
+    const list = (v: unknown): Descriptor[] => (Array.isArray(v) ? (v as Descriptor[]) : []);
     // As a registry does: a manifest is committed only over content the layout holds, so a tag
     // never names an image a reader cannot pull.
-    for (const c of [...(json.config ? [json.config] : []), ...(json.layers ?? []), ...(json.manifests ?? [])]) {
+    for (const c of [...(json.config ? [json.config] : []), ...list(json.layers), ...list(json.manifests)]) {
       if (!isSha256Digest(c?.digest)) throw this.err('MANIFEST_INVALID', what, `invalid digest ${quote(String(c?.digest))}`);
       if ((await this.blobSize(c.digest)) === undefined) throw this.err('MANIFEST_BLOB_UNKNOWN', what, `blob ${c.digest} unknown`);
     }
