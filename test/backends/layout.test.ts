@@ -185,6 +185,15 @@ describe('OCI image layout backend (bounds and malformed layouts)', function () 
     await assert.rejects((await layout('v2')).listTags(), (e: unknown) => isOciError(e) && e.code === 'UNSUPPORTED' && e.message.includes('2.0.0'));
   });
 
+  it('refuses a manifest whose layers or manifests are not lists, and commits nothing', async () => {
+    const lay = await layout('not-lists');
+    for (const body of ['{"schemaVersion":2,"layers":5}', '{"schemaVersion":2,"manifests":{}}', '[]']) {
+      const bytes = Buffer.from(body);
+      await assert.rejects(lay.putManifest('v1', { mediaType: 'application/vnd.oci.image.manifest.v1+json', bytes }), (e: unknown) => isOciError(e) && e.code === 'MANIFEST_INVALID');
+    }
+    assert.deepEqual(await lay.listTags(), []);
+  });
+
   it('a manifest blob that does not hash to its name is refused on read, naming it', async () => {
     const lay = await layout('bad-manifest');
     const img = buildImage();

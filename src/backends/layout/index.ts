@@ -274,6 +274,9 @@ class LayoutRepository implements Repository {
       throw this.err('MANIFEST_INVALID', what, 'not JSON');
     }
     if (typeof json !== 'object' || json === null || Array.isArray(json)) throw this.err('MANIFEST_INVALID', what, 'not a JSON object');
+    for (const k of ['layers', 'manifests'] as const) {
+      if (json[k] !== undefined && !Array.isArray(json[k])) throw this.err('MANIFEST_INVALID', what, `${k} is not a list`);
+    }
     const list = (v: unknown): Descriptor[] => (Array.isArray(v) ? (v as Descriptor[]) : []);
     // As a registry does: a manifest is committed only over content the layout holds, so a tag
     // never names an image a reader cannot pull.
