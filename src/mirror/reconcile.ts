@@ -1,6 +1,7 @@
 /**
  * reconcile(mirror) → status, shared by the controller, `run` and `sync`.
- * Resolves the source selection with one tags/list and one HEAD per selected tag, then hands each
+ * Resolves the source selection with one tags/list and one HEAD per selected tag (shared with the
+ * other mirrors reading that source with the same credentials, see SharedReads), then hands each
  * image to the copy engine; turns what happened into kstatus conditions and per-target rows.
  */
 import { CopyEngine } from '../copy/engine.js';
