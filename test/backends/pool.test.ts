@@ -36,6 +36,17 @@ describe('registry client pool', () => {
     assert.equal(pool.size, 0);
   });
 
+  it('concurrent first calls for one key share one client (none made and leaked per caller)', async () => {
+    const pool = new RegistryPool({ certsDirs: [] });
+    try {
+      const repos = await Promise.all(Array.from({ length: 20 }, (_, i) => pool.repository(REGISTRY, `team/r${i}`, withIdentity('secret-1'), false)));
+      assert.equal(new Set(repos.map((r) => clientOf(r.identity))).size, 1);
+      assert.equal(pool.size, 1);
+    } finally {
+      await pool.close();
+    }
+  });
+
   it(`keeps at most CLIENT_POOL_MAX (${CLIENT_POOL_MAX}) clients, dropping the least recently used`, async () => {
     const pool = new RegistryPool({ certsDirs: [] });
     try {

@@ -121,7 +121,8 @@ describe('controller: push-driven and on-demand sync', function () {
       const get = (): Stored | undefined => fake.get<Stored>(API, 'imagemirrors', 'team-a', 'web');
       await until(() => get()?.status?.conditions?.some((c) => c.reason === 'SourceNotFound'), 'first failure recorded');
       const errors = async (): Promise<number> => (await metrics.reconciles.get()).values.filter((v) => v.labels.result === 'error').reduce((a, v) => a + v.value, 0);
-      const before = await errors();
+      // The counter moves just after the status write: wait for it rather than read it once.
+      const before = await until(async () => ((await errors()) >= 1 ? errors() : undefined), 'first failure counted');
       assert.equal(before, 1);
 
       await fake.writeKubeconfig(join(dir, 'kubeconfig'));

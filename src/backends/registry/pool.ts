@@ -72,34 +72,51 @@ export class RegistryPool {
     const identity = creds.identity;
     const key = `${registry}|${insecure}|${identity ?? `credential:${fingerprint(credential)}`}`;
     let client = this.clients.get(key);
-    if (client) {
-      this.clients.delete(key); // re-insert: most recently used last
-    } else {
-      // At debug level every request is a line, as skopeo --debug traces them; its URL carries no
-      // credentials and no upload state. Below debug nothing is built.
-      const log = this.log;
-      const trace = log.isLevelEnabled?.('debug') === true;
-      const { onRequest, onCapability } = this.o;
-      client = new RegistryClient(registry, {
-        ...this.o.client,
-        insecure,
-        tls: await loadHostTls(registry, this.certsDirs),
-        credentials: identity !== undefined ? creds : { get: async (r) => (r === registry ? credential : undefined) },
-        onRequest: (e) => {
-          onRequest?.(e);
-          if (trace) log.debug('registry request', { ...e });
-        },
-        onTokenRequest: trace ? (e) => log.debug('token request', { ...e }) : undefined,
-        onCapability: (c, supported) => onCapability?.(registry, c, supported),
-      });
-      if (this.clients.size >= this.max) {
-        const [oldestKey, oldest] = this.clients.entries().next().value as [string, RegistryClient];
-        this.clients.delete(oldestKey);
-        void oldest.close().catch(() => {});
-      }
+    if (!client) {
+      const tls = await loadHostTls(registry, this.certsDirs);
+      // Concurrent first calls for one key all awaited above: the first to get here makes the
+      // client, the others take it (else each makes one, the pool keeps the last and leaks the rest).
+      client = this.clients.get(key);
+      if (!client) client = this.create(key, registry, creds, credential, insecure, tls);
     }
+    this.clients.delete(key); // re-insert: most recently used last
     this.clients.set(key, client);
     return client.repository(repository);
+  }
+
+  /** A new pooled client; the least recently used one is closed past the bound. */
+  private create(
+    key: string,
+    registry: string,
+    creds: CredentialProvider,
+    credential: Credential | undefined,
+    insecure: boolean,
+    tls: Awaited<ReturnType<typeof loadHostTls>>,
+  ): RegistryClient {
+    // At debug level every request is a line, as skopeo --debug traces them; its URL carries no
+    // credentials and no upload state. Below debug nothing is built.
+    const log = this.log;
+    const trace = log.isLevelEnabled?.('debug') === true;
+    const { onRequest, onCapability } = this.o;
+    const client = new RegistryClient(registry, {
+      ...this.o.client,
+      insecure,
+      tls,
+      credentials: creds.identity !== undefined ? creds : { get: async (r) => (r === registry ? credential : undefined) },
+      onRequest: (e) => {
+        onRequest?.(e);
+        if (trace) log.debug('registry request', { ...e });
+      },
+      onTokenRequest: trace ? (e) => log.debug('token request', { ...e }) : undefined,
+      onCapability: (c, supported) => onCapability?.(registry, c, supported),
+    });
+    if (this.clients.size >= this.max) {
+      const [oldestKey, oldest] = this.clients.entries().next().value as [string, RegistryClient];
+      this.clients.delete(oldestKey);
+      void oldest.close().catch(() => {});
+    }
+    this.clients.set(key, client);
+    return client;
   }
 
   async close(): Promise<void> {
