@@ -1,7 +1,7 @@
 /**
  * Raw list and watch requests over a KubeConfig's transport (TLS, token, proxy, as client-node
  * configures them). Our own rather than client-node's Watch because that one cannot be aborted
- * before the response headers arrive and has no inactivity timeout (notes/kubernetes.md), and the
+ * before the response headers arrive and has no inactivity timeout (a stalled watch would hang forever), and the
  * typed list calls turn timestamps into Dates while watch events stay raw JSON.
  */
 import http from 'node:http';
