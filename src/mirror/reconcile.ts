@@ -367,7 +367,7 @@ export function createReconciler(o: ReconcilerOptions = {}): MirrorReconciler {
         Reason.TagConflict,
         immutable
           ? `${immutable.reference}: ${immutable.message ?? 'the registry refuses to move this tag (immutable)'}${conflicts.length > 1 ? ` (and ${conflicts.length - 1} more)` : ''}`
-          : `${refs.slice(0, 3).join(', ')}${more} already point to other images and overwrite is false`,
+          : `${refs.slice(0, 3).join(', ')}${more} already ${refs.length === 1 ? 'points to another image' : 'point to other images'} and overwrite is false`,
         extra,
         reports,
       );

@@ -153,6 +153,15 @@ describe('runController (fake API server, counting reconciler)', function () {
     assert.equal(fake.count('list', 'imagemirrors'), 1);
   });
 
+  it('the workers-started line counts every mirror handed over, not what is left after workers took some', async () => {
+    for (const n of ['a', 'b', 'c']) await fake.create(mirror(n));
+    const lines: string[] = [];
+    const log = { error: () => {}, warn: () => {}, debug: () => {}, info: (msg: string) => void lines.push(msg), child: () => log };
+    await start({ log, concurrency: 4 });
+    await until(() => lines.some((l) => l.startsWith('workers started')), 5000, 'workers started line');
+    assert.ok(lines.includes('workers started (4) for 3 ImageMirrors'), lines.join(' | '));
+  });
+
   it('status-only updates do not cause reconciles; a generation change does', async () => {
     await fake.create(mirror('a'));
     const h = await start();

@@ -143,6 +143,7 @@ describe('reconcile(mirror) → status', function () {
     const r = await reconciler.reconcile(mirror({ source: { repository: `${open.host}/src/app`, tags: ['1.0.0'] }, targets: [{ repository: `${open.host}/taken/app` }], overwrite: false }), anonymousCtx);
     assert.equal(r.outcome, 'stalled');
     assert.equal(r.reason, 'TagConflict');
+    assert.equal(r.message, `${open.host}/taken/app:1.0.0 already points to another image and overwrite is false`);
     assert.equal(r.status.conditions?.find((c) => c.type === 'Stalled')?.status, 'True');
     assert.equal((await client.repository('taken/app').headManifest('1.0.0'))?.digest, before?.digest);
   });
