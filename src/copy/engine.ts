@@ -35,7 +35,7 @@ import { TargetTally, failure } from './accounting.js';
 import { BlobLocations } from './blob-locations.js';
 import { ImageReader, ManifestCache, allBlobs, allNodes, parseManifest, type ImageNode } from './image-tree.js';
 import { buildFallbackIndex, cosignTags, fallbackTag, mergeFallbackIndex } from './referrers.js';
-import { KeyedLock } from './single-flight.js';
+import { KeyedLock } from '../util/keyed-lock.js';
 import { Semaphore, mapLimit, throwIfAborted, type Slot } from './semaphore.js';
 
 export interface CopyTarget {

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { BlobLocations } from '../../src/copy/blob-locations.js';
 import { buildFallbackIndex, cosignTags, fallbackTag, mergeFallbackIndex } from '../../src/copy/referrers.js';
-import { KeyedLock } from '../../src/copy/single-flight.js';
+import { KeyedLock } from '../../src/util/keyed-lock.js';
 import { Semaphore, mapLimit } from '../../src/copy/semaphore.js';
 import { MediaType } from '../../src/oci/media-types.js';
 

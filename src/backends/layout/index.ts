@@ -27,7 +27,7 @@ import { VerifyingStream, sha256Digest } from '../../oci/digest.js';
 import { OciError } from '../../oci/errors.js';
 import { MAX_MANIFEST_BYTES, MediaType } from '../../oci/media-types.js';
 import { isSha256Digest, isValidTag, looksLikeDigest, quote } from '../../oci/names.js';
-import { LayoutLocks } from './lock.js';
+import { KeyedLock } from '../../util/keyed-lock.js';
 
 /** The annotation skopeo, umoci and containerd use to name an index.json entry. */
 export const REF_NAME_ANNOTATION = 'org.opencontainers.image.ref.name';
@@ -49,7 +49,7 @@ interface IndexJson {
   [k: string]: unknown;
 }
 
-const locks = new LayoutLocks();
+const locks = new KeyedLock();
 
 /**
  * The layout at `path` (created on first write when absent). Two paths naming the same directory

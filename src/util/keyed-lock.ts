@@ -1,7 +1,8 @@
 /**
  * Per-key mutual exclusion: work on the same key runs one at a time, in arrival order. The copy
- * engine keys it by (target registry, blob digest), so a second repository of the same registry
- * waits for the first transfer and then mounts from where it landed instead of uploading again.
+ * engine keys it by (target blob store, blob digest), so a second repository of the same registry
+ * waits for the first transfer and then mounts from where it landed instead of uploading again; the
+ * layout backend keys it by layout path, since index.json is read, changed and replaced whole.
  */
 export class KeyedLock {
   private readonly tails = new Map<string, Promise<void>>();
