@@ -28,6 +28,7 @@ import { OciError } from '../../oci/errors.js';
 import { MAX_MANIFEST_BYTES, MediaType } from '../../oci/media-types.js';
 import { isSha256Digest, isValidTag, looksLikeDigest, quote } from '../../oci/names.js';
 import { KeyedLock } from '../../util/keyed-lock.js';
+import { checkManifestPut, checkReference } from '../local-checks.js';
 
 /** The annotation skopeo, umoci and containerd use to name an index.json entry. */
 export const REF_NAME_ANNOTATION = 'org.opencontainers.image.ref.name';
@@ -105,9 +106,7 @@ class LayoutRepository implements Repository {
   }
 
   private checkReference(reference: string): void {
-    if (looksLikeDigest(reference) ? !isSha256Digest(reference) : !isValidTag(reference)) {
-      throw this.err('INVALID_REFERENCE', this.where(), `invalid tag or digest ${quote(reference)}`);
-    }
+    checkReference(reference, this.where(), (c, w, d) => this.err(c, w, d));
   }
 
   /** index.json, checked; an absent layout reads as empty. */
@@ -264,15 +263,7 @@ class LayoutRepository implements Repository {
     const what = `PUT ${this.where(reference)}`;
     throwIfAborted(options, what);
     this.checkReference(reference);
-    if (manifest.bytes.length > MAX_MANIFEST_BYTES) throw this.err('MANIFEST_TOO_LARGE', what, `${manifest.bytes.length} bytes exceeds the ${MAX_MANIFEST_BYTES}-byte limit`);
-    const digest = sha256Digest(manifest.bytes);
-    if (looksLikeDigest(reference) && reference !== digest) throw this.err('DIGEST_INVALID', what, `content hashes to ${digest}`);
-    let json: ManifestJson;
-    try {
-      json = JSON.parse(Buffer.from(manifest.bytes).toString('utf8')) as ManifestJson;
-    } catch {
-      throw this.err('MANIFEST_INVALID', what, 'not JSON');
-    }
+    const { digest, json } = checkManifestPut<ManifestJson>(reference, manifest.bytes, what, (c, w, d) => this.err(c, w, d));
     if (typeof json !== 'object' || json === null || Array.isArray(json)) throw this.err('MANIFEST_INVALID', what, 'not a JSON object');
     for (const k of ['layers', 'manifests'] as const) {
       if (json[k] !== undefined && !Array.isArray(json[k])) throw this.err('MANIFEST_INVALID', what, `${k} is not a list`);

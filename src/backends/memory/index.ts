@@ -18,8 +18,8 @@ import type {
 } from '../../oci/content.js';
 import { sha256Digest } from '../../oci/digest.js';
 import { OciError } from '../../oci/errors.js';
-import { MAX_MANIFEST_BYTES } from '../../oci/media-types.js';
-import { isSha256Digest, isValidRepository, isValidTag, looksLikeDigest, quote } from '../../oci/names.js';
+import { isSha256Digest, isValidRepository, looksLikeDigest, quote } from '../../oci/names.js';
+import { checkManifestPut, checkReference } from '../local-checks.js';
 
 export interface MemoryStoreOptions {
   /** Serve the referrers API (default true); without it referrers are found by the fallback tag. */
@@ -116,9 +116,7 @@ class MemoryRepository implements Repository {
   }
 
   private checkReference(reference: string): void {
-    if (looksLikeDigest(reference) ? !isSha256Digest(reference) : !isValidTag(reference)) {
-      throw this.err('INVALID_REFERENCE', this.where(), `invalid tag or digest ${quote(reference)}`);
-    }
+    checkReference(reference, this.where(), (c, w, d) => this.err(c, w, d));
   }
 
   private resolve(reference: string): { digest: string; m: StoredManifest } | undefined {
@@ -150,15 +148,8 @@ class MemoryRepository implements Repository {
     const what = `PUT ${this.where(reference)}`;
     throwIfAborted(options, what);
     this.checkReference(reference);
-    if (manifest.bytes.length > MAX_MANIFEST_BYTES) throw this.err('MANIFEST_TOO_LARGE', what, `${manifest.bytes.length} bytes exceeds the ${MAX_MANIFEST_BYTES}-byte limit`);
-    const digest = sha256Digest(manifest.bytes);
-    if (looksLikeDigest(reference) && reference !== digest) throw this.err('DIGEST_INVALID', what, `content hashes to ${digest}`);
-    let json: { subject?: Descriptor; artifactType?: string; config?: Descriptor; layers?: Descriptor[]; manifests?: Descriptor[]; annotations?: Record<string, string> };
-    try {
-      json = JSON.parse(Buffer.from(manifest.bytes).toString('utf8')) as typeof json;
-    } catch {
-      throw this.err('MANIFEST_INVALID', what, 'not JSON');
-    }
+    type PutJson = { subject?: Descriptor; artifactType?: string; config?: Descriptor; layers?: Descriptor[]; manifests?: Descriptor[]; annotations?: Record<string, string> };
+    const { digest, json } = checkManifestPut<PutJson>(reference, manifest.bytes, what, (c, w, d) => this.err(c, w, d));
     const s = this.store.state(this.repository, true)!;
     // As a registry does: every blob and child a manifest names must be present first.
     for (const b of [...(json.config ? [json.config] : []), ...(json.layers ?? [])]) {
