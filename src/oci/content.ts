@@ -169,6 +169,13 @@ export interface Repository {
    * or a first page that is not a referrers index at all (a redirect, 400, 401, 403, an HTML page).
    */
   referrers(digest: string, options?: CallOptions): Promise<Descriptor[] | undefined>;
+  /**
+   * Deletes a tag (OCI distribution 1.1: the manifest stays) or a manifest by digest (every tag
+   * pointing at it goes with it). Refusals are OciErrors carrying the status: registries without
+   * tag deletion answer a tag with 400 (distribution 2.x: DIGEST_INVALID) or 405, and a registry
+   * that allows no deletion at all answers 405 UNSUPPORTED. Absent on backends that cannot delete.
+   */
+  deleteManifest?(reference: string, options?: CallOptions): Promise<void>;
 }
 
 /** Learned per registry, remembered for the process and exported as a metric. */

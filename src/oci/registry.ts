@@ -337,6 +337,27 @@ class RegistryRepository implements Repository {
     return digest;
   }
 
+  /**
+   * DELETE of a tag or a manifest digest. The spec answers 202; 200 and 204 are accepted too. A
+   * refusal is an OciError with its status: distribution 2.x has no tag deletion and answers a tag
+   * with 400 DIGEST_INVALID, and 405 UNSUPPORTED when deletion is disabled
+   * (`storage.delete.enabled: false`, its default). distribution's token auth asks for the
+   * `delete` action on the repository.
+   */
+  async deleteManifest(reference: string, options?: CallOptions): Promise<void> {
+    const what = `DELETE manifest ${this.where(reference)}`;
+    const url = this.path('manifests', reference);
+    const res = await this.session.request({
+      method: 'DELETE',
+      url,
+      scopes: [repositoryScope(this.repository, ['delete'])],
+      ok: [200, 202, 204],
+      ctx: { registry: this.registry, repository: this.repository, what, notFound: 'MANIFEST_UNKNOWN' },
+      ...this.call(options),
+    });
+    await res.body.dump().catch(() => undefined);
+  }
+
   async headBlob(digest: string, options?: CallOptions): Promise<number | undefined> {
     const what = `HEAD blob ${this.where(digest)}`;
     const url = this.path('blobs', digest);

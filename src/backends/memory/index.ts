@@ -26,6 +26,12 @@ export interface MemoryStoreOptions {
   referrersApi?: boolean;
   /** Allow cross-repository mounts within the store (default true). */
   mount?: boolean;
+  /**
+   * What deleteManifest allows, as registries differ: `tags` (default) deletes tags and digests
+   * (OCI distribution 1.1); `digests` answers a tag with 400 DIGEST_INVALID as distribution 2.x
+   * does; `none` answers 405 UNSUPPORTED (a registry with deletion disabled).
+   */
+  deletion?: 'tags' | 'digests' | 'none';
 }
 
 interface StoredManifest {
@@ -49,6 +55,8 @@ export class MemoryStore {
   /** Unique per store, usable as a registry name in messages and as the blob store key. */
   readonly id: string;
   readonly capabilities: BackendCapabilities;
+  /** @internal */
+  readonly deletion: 'tags' | 'digests' | 'none';
   private readonly blobs = new Map<string, Uint8Array>();
   private readonly repos = new Map<string, RepoState>();
 
@@ -59,6 +67,7 @@ export class MemoryStore {
       referrersApi: o.referrersApi === false ? 'no' : 'yes',
       tagListing: true,
     });
+    this.deletion = o.deletion ?? 'tags';
   }
 
   repository(name: string): Repository {
@@ -167,6 +176,25 @@ class MemoryRepository implements Repository {
     });
     if (!looksLikeDigest(reference)) s.tags.set(reference, digest);
     return digest;
+  }
+
+  async deleteManifest(reference: string, options?: CallOptions): Promise<void> {
+    const what = `DELETE ${this.where(reference)}`;
+    throwIfAborted(options, what);
+    this.checkReference(reference);
+    const refuse = (status: number, code: OciError['code'], detail: string): OciError =>
+      new OciError({ code, status, message: `${what}: ${status} ${detail}`, registry: this.registry, repository: this.repository });
+    if (this.store.deletion === 'none') throw refuse(405, 'UNSUPPORTED', 'UNSUPPORTED: The operation is unsupported.');
+    const digest = looksLikeDigest(reference);
+    if (!digest && this.store.deletion === 'digests') throw refuse(400, 'DIGEST_INVALID', 'DIGEST_INVALID: provided digest did not match uploaded content');
+    const s = this.store.state(this.repository, false);
+    if (!digest) {
+      if (!s?.tags.delete(reference)) throw refuse(404, 'MANIFEST_UNKNOWN', 'MANIFEST_UNKNOWN: manifest unknown');
+      return;
+    }
+    // As a registry does: the manifest goes, and every tag pointing at it with it.
+    if (!s?.manifests.delete(reference)) throw refuse(404, 'MANIFEST_UNKNOWN', 'MANIFEST_UNKNOWN: manifest unknown');
+    for (const [tag, d] of [...s.tags]) if (d === reference) s.tags.delete(tag);
   }
 
   async headBlob(digest: string, options?: CallOptions): Promise<number | undefined> {
