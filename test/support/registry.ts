@@ -54,6 +54,8 @@ export interface StartRegistryOptions {
    * otherwise. Timeout 1 s, backoff 100 ms, so a test hears of a push within a fraction of a second.
    */
   notifications?: { url: string; headers?: Record<string, string>; ignoreActions?: string[] };
+  /** `storage.delete.enabled` (default true); false: every DELETE of a manifest answers 405 UNSUPPORTED. */
+  deleteEnabled?: boolean;
 }
 
 const DEFAULT_USERS: Record<string, string> = { alice: 'alice-secret' };
@@ -114,7 +116,7 @@ function notificationsYaml(n: NonNullable<StartRegistryOptions['notifications']>
   );
 }
 
-function configYaml(dir: string, port: number, authBlock: string, tls?: TlsConfig, notifications?: StartRegistryOptions['notifications']): string {
+function configYaml(dir: string, port: number, authBlock: string, tls?: TlsConfig, notifications?: StartRegistryOptions['notifications'], deleteEnabled = true): string {
   return `version: 0.1
 log:
   level: error
@@ -125,7 +127,7 @@ storage:
   filesystem:
     rootdirectory: ${join(dir, 'data')}
   delete:
-    enabled: true
+    enabled: ${deleteEnabled}
   redirect:
     disable: true
   maintenance:
@@ -167,7 +169,7 @@ export async function startRegistry(o: StartRegistryOptions = {}): Promise<TestR
     for (let attempt = 0; attempt < 5; attempt++) {
       const port = await freePort();
       const cfg = join(dir, 'config.yml');
-      await writeFile(cfg, configYaml(dir, port, authBlock, tls, o.notifications));
+      await writeFile(cfg, configYaml(dir, port, authBlock, tls, o.notifications, o.deleteEnabled));
       try {
         return await launch(dir, port, cfg, auth, users, token, tls !== undefined, o.tlsFiles?.client);
       } catch (e) {
