@@ -5,6 +5,10 @@ export const TargetAction = {
   Copied: 'Copied',
   Conflict: 'Conflict',
   Failed: 'Failed',
+  /** A target tag prune deleted (in a dry run: would delete). */
+  Pruned: 'Pruned',
+  /** Left the selection but could not be deleted; the row's message says why. */
+  NotPruned: 'NotPruned',
 } as const;
 export type TargetAction = (typeof TargetAction)[keyof typeof TargetAction];
 

@@ -46,6 +46,10 @@ export interface SourceSpec {
   latest?: number;
   credentials?: CredentialsRef;
   insecure?: boolean;
+  /** `os/arch[/variant]`: copy only these children of an index, under a new index holding exactly them. */
+  platforms?: string[];
+  /** RE2, unanchored: tags matching any are dropped after every selector, before `latest`. */
+  exclude?: string[];
 }
 
 export interface TargetSpec {
@@ -54,7 +58,34 @@ export interface TargetSpec {
   tags?: string[];
   credentials?: CredentialsRef;
   insecure?: boolean;
+  /** Delete target tags this mirror wrote that left the selection (default false). */
+  prune?: boolean;
 }
+
+/** A PEM public key (ECDSA P-256, RSA, Ed25519) in `data[key]` of a Secret in the mirror's namespace. */
+export interface VerifyKeyRef {
+  secretName: string;
+  key: string;
+}
+
+/** Sigstore bundles checked against a trusted root in `data[key]` of a Secret, for one signer identity. */
+export interface VerifyKeylessRef {
+  trustedRootSecretName: string;
+  /** Default DEFAULT_TRUSTED_ROOT_KEY. */
+  key?: string;
+  /** The OIDC issuer of the signing certificate, an https URL. */
+  issuer: string;
+  /** RE2, unanchored, matched against the certificate's subject (identity). */
+  subjectRegExp: string;
+}
+
+/** The verification gate: an image no listed key or identity signed is written nowhere. */
+export interface VerifySpec {
+  keys?: VerifyKeyRef[];
+  keyless?: VerifyKeylessRef[];
+}
+
+export const DEFAULT_TRUSTED_ROOT_KEY = 'trusted_root.json';
 
 export interface ImageMirrorSpec {
   source: SourceSpec;
@@ -64,6 +95,7 @@ export interface ImageMirrorSpec {
   /** Go-style duration (`10m`, `1h30m`). */
   interval?: string;
   suspend?: boolean;
+  verify?: VerifySpec;
 }
 
 export const DEFAULTS = { referrers: true, overwrite: true, interval: '10m', suspend: false } as const;
@@ -96,6 +128,8 @@ export const Reason = {
   TargetClaimed: 'TargetClaimed',
   /** Outside every ImageMirrorPolicy that names the namespace (or none does under --require-policy). */
   Forbidden: 'Forbidden',
+  /** An image did not verify: Ready=False, not Stalled (retried: a signature may appear later). */
+  VerificationFailed: 'VerificationFailed',
 } as const;
 export type Reason = (typeof Reason)[keyof typeof Reason];
 
@@ -108,6 +142,14 @@ export interface TargetStatus {
   action: TargetAction;
   lastSyncTime: string;
   message?: string;
+  /** The source's digest, when the digest written differs from it (a platform-filtered index). */
+  sourceDigest?: string;
+}
+
+/** Target tags this mirror wrote into one repository: prune's ownership record. */
+export interface OwnedTags {
+  repository: string;
+  tags: string[];
 }
 
 export interface ImageMirrorStatus {
@@ -125,6 +167,8 @@ export interface ImageMirrorStatus {
   bytes?: { copied: number; saved: number };
   /** The value of the requested-at annotation the last reconcile saw (an on-demand request handled). */
   lastHandledRequestedAt?: string;
+  /** One entry per target repository; not capped like `targets` (prune must see every tag). */
+  owned?: OwnedTags[];
 }
 
 /** Set (to any new value, e.g. `$(date +%s)`) to have the mirror reconciled now, whatever it waits on. */
@@ -152,6 +196,13 @@ export function requestedAtChanged(m: { metadata: { annotations?: Record<string,
 }
 
 export const TARGET_ROWS_CAP = 100;
+
+/**
+ * Most tags status.owned records per target repository (the CRD's maxItems). The status must fit
+ * the API server's request limit (about 1.5 MiB): 10,000 tags of typical length take a few hundred
+ * KiB, and a mirror selecting more than that from one repository should be split anyway.
+ */
+export const OWNED_TAGS_CAP = 10_000;
 
 export interface ObjectMeta {
   name: string;

@@ -14,6 +14,7 @@
  * any input takes time linear in its size and error messages stay short.
  */
 import { CLOUD_PROVIDERS, isCloudProvider } from '../auth/provider.js';
+import { backendOf } from '../backends/open.js';
 import { parseRepository } from '../oci/reference.js';
 import { DURATION_PATTERN, MAX_DURATION_LENGTH } from './duration.js';
 import { readInterval } from './interval.js';
@@ -28,6 +29,7 @@ import {
 import {
   API_VERSION,
   DEFAULTS,
+  DEFAULT_TRUSTED_ROOT_KEY,
   KIND,
   type ImageMirror,
   type ImageMirrorSpec,
@@ -35,9 +37,21 @@ import {
   type ObjectMeta,
   type SourceSpec,
   type TargetSpec,
+  type VerifyKeylessRef,
+  type VerifyKeyRef,
+  type VerifySpec,
 } from './types.js';
 
 export { isSingleImage } from './select.js';
+
+export interface ValidateOptions {
+  /**
+   * Admit `oci:PATH` and `oci-archive:PATH` repositories (an OCI image layout directory, or the
+   * same as a tar file). The file modes pass true; the controller passes its --allow-local-paths
+   * flag, since a mirror naming a path reads and writes the controller's own file system.
+   */
+  localPaths?: boolean;
+}
 
 export type ValidationResult =
   | {
@@ -67,6 +81,14 @@ export const PATTERNS = {
   repository:
     '^(?:(?:localhost(?::[0-9]+)?|(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))+(?::[0-9]+)?|(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?::[0-9]+)|\\[[a-fA-F0-9:]+\\](?::[0-9]+)?)/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$',
   interval: DURATION_PATTERN,
+  /** `os/arch[/variant]` as the OCI image index names platforms (linux/amd64, linux/arm64/v8). */
+  platform: '^[a-z0-9][a-z0-9._-]*/[a-z0-9][a-z0-9._-]*(/[a-z0-9][a-z0-9._-]*)?$',
+  /** A key of a Secret's data. */
+  secretKey: '^[-._a-zA-Z0-9]+$',
+  /** An OIDC issuer: an https URL without query or fragment. */
+  issuer: '^https://[^\\s/?#]+(/[^\\s?#]*)?$',
+  /** `oci:PATH` or `oci-archive:PATH`; a path holds no `:` (skopeo's `oci:PATH:TAG` ends it there). */
+  localPath: '^oci(-archive)?:[^:]+$',
 } as const;
 
 /**
@@ -92,6 +114,21 @@ export const LIMITS = {
   /** a DNS-1123 subdomain */
   secretNameLength: 253,
   intervalLength: MAX_DURATION_LENGTH,
+  /** spec.source.platforms: more than any index in use holds */
+  platforms: 32,
+  /** one `os/arch/variant` */
+  platformLength: 64,
+  /** spec.source.exclude: each pattern is matched against every listed tag */
+  excludePatterns: 32,
+  excludePatternLength: TAG_PATTERN_MAX_LENGTH,
+  /** spec.verify.keys and spec.verify.keyless: each is tried against every signature found */
+  verifyKeys: 16,
+  verifyKeyless: 16,
+  /** a key of a Secret's data, as the API server bounds it */
+  secretKeyLength: 253,
+  /** an OIDC issuer URL */
+  issuerLength: 1024,
+  subjectRegExpLength: TAG_PATTERN_MAX_LENGTH,
 } as const;
 
 /** Errors reported per object; the rest are counted (a file with 10⁵ unknown keys gets one line more). */
@@ -102,11 +139,21 @@ const DNS1123_SUBDOMAIN = new RegExp(PATTERNS.dns1123Subdomain);
 const DNS1123_LABEL = new RegExp(PATTERNS.dns1123Label);
 const TAG = new RegExp(PATTERNS.tag);
 const SHA256_DIGEST = new RegExp(PATTERNS.sha256Digest);
+const PLATFORM = new RegExp(PATTERNS.platform);
+const SECRET_KEY = new RegExp(PATTERNS.secretKey);
+const ISSUER = new RegExp(PATTERNS.issuer);
+const LOCAL_PATH = new RegExp(PATTERNS.localPath);
+
+/** InvalidSpec message for a local path given to a controller that does not allow them. */
+export const LOCAL_PATHS_REFUSED = 'local paths are refused by this controller; start it with --allow-local-paths';
 
 export const SELECTORS = ['tags', 'tagPattern', 'semver', 'digest'] as const;
-const SPEC_FIELDS = ['source', 'targets', 'referrers', 'overwrite', 'interval', 'suspend'];
-const SOURCE_FIELDS = ['repository', ...SELECTORS, 'latest', 'credentials', 'insecure'];
-const TARGET_FIELDS = ['repository', 'tags', 'credentials', 'insecure'];
+const SPEC_FIELDS = ['source', 'targets', 'referrers', 'overwrite', 'interval', 'suspend', 'verify'];
+const SOURCE_FIELDS = ['repository', ...SELECTORS, 'latest', 'credentials', 'insecure', 'platforms', 'exclude'];
+const TARGET_FIELDS = ['repository', 'tags', 'credentials', 'insecure', 'prune'];
+const VERIFY_FIELDS = ['keys', 'keyless'];
+const VERIFY_KEY_FIELDS = ['secretName', 'key'];
+const VERIFY_KEYLESS_FIELDS = ['trustedRootSecretName', 'key', 'issuer', 'subjectRegExp'];
 const CREDENTIALS_FIELDS = ['secretName', 'provider'];
 const PROVIDERS_TEXT = CLOUD_PROVIDERS.join(', ');
 
@@ -116,6 +163,8 @@ const describe = describeValue;
 class Checker {
   private readonly all: string[] = [];
   readonly warnings: string[] = [];
+
+  constructor(readonly options: ValidateOptions = {}) {}
 
   /** At most MAX_REPORTED_ERRORS, then one line counting the rest. */
   get errors(): string[] {
@@ -208,10 +257,93 @@ class Checker {
     return ok ? (v as string[]) : undefined;
   }
 
+  /**
+   * A list of 1..max distinct strings, each checked by `item` (which reports its own errors and
+   * returns false); `what` names the entries in messages. A list over its bound is not walked.
+   */
+  stringList(path: string, v: unknown, max: number, what: string, hint: string, item: (p: string, s: string) => boolean): string[] | undefined {
+    if (v === undefined) return undefined;
+    if (!Array.isArray(v)) {
+      this.err(path, `must be a list of ${what}, got ${describe(v)}`);
+      return undefined;
+    }
+    if (v.length === 0) {
+      this.err(path, `must list at least one of ${what} (or leave the field out)`);
+      return undefined;
+    }
+    if (v.length > max) {
+      this.err(path, `too many ${what}: ${v.length}, at most ${max} allowed${hint}`);
+      return undefined;
+    }
+    const seen = new Set<string>();
+    let ok = true;
+    v.forEach((x, i) => {
+      const p = `${path}[${i}]`;
+      if (typeof x !== 'string') {
+        this.err(p, `must be a string, got ${describe(x)}`);
+        ok = false;
+        return;
+      }
+      if (!item(p, x)) ok = false;
+      else if (seen.has(x)) {
+        this.err(p, `duplicate ${q(x)}`);
+        ok = false;
+      }
+      seen.add(x);
+    });
+    return ok ? [...(v as string[])] : undefined;
+  }
+
+  /** A Secret in the mirror's namespace, by name. */
+  secretName(path: string, v: unknown, required: boolean): string | undefined {
+    const name = this.str(path, v, LIMITS.secretNameLength, 'Secret name', required);
+    if (name === undefined) return undefined;
+    if (!DNS1123_SUBDOMAIN.test(name)) {
+      this.err(path, `invalid Secret name ${q(name)}: lowercase letters, digits, "-" and ".", at most ${LIMITS.secretNameLength} characters`);
+      return undefined;
+    }
+    return name;
+  }
+
+  /** A key of a Secret's data. */
+  secretKey(path: string, v: unknown, required: boolean): string | undefined {
+    const key = this.str(path, v, LIMITS.secretKeyLength, 'Secret key', required);
+    if (key === undefined) return undefined;
+    if (!SECRET_KEY.test(key)) {
+      this.err(path, `invalid Secret key ${q(key)}: letters, digits, "-", "_" and ".", at most ${LIMITS.secretKeyLength} characters`);
+      return undefined;
+    }
+    return key;
+  }
+
+  /** An RE2 pattern, bounded before it is compiled. */
+  re2(path: string, v: unknown, max: number, what: string, required: boolean): string | undefined {
+    const pattern = this.str(path, v, max, what, required);
+    if (pattern === undefined) return undefined;
+    try {
+      compileTagPattern(pattern);
+      return pattern;
+    } catch (e) {
+      this.err(path, (e as Error).message);
+      return undefined;
+    }
+  }
+
   /** Returns the canonical `registry/repository`, the form compared for equality. */
   repository(path: string, v: unknown): { raw: string; canonical: string } | undefined {
     const s = this.str(path, v, LIMITS.repositoryLength, 'repository', true);
     if (s === undefined) return undefined;
+    if (backendOf(s) !== 'registry') {
+      if (!this.options.localPaths) {
+        this.err(path, LOCAL_PATHS_REFUSED);
+        return undefined;
+      }
+      if (!LOCAL_PATH.test(s)) {
+        this.err(path, `invalid local path ${q(s)}: write oci:PATH or oci-archive:PATH, a path without ":" and without a tag`);
+        return undefined;
+      }
+      return { raw: s, canonical: s };
+    }
     try {
       const r = parseRepository(s);
       return { raw: s, canonical: `${r.registry}/${r.repository}` };
@@ -253,13 +385,8 @@ class Checker {
       this.err(`${path}.secretName`, `required, or provider (${PROVIDERS_TEXT}) instead: exactly one of the two`);
       return undefined;
     }
-    const name = this.str(`${path}.secretName`, rawName, LIMITS.secretNameLength, 'Secret name', true);
-    if (name === undefined) return undefined;
-    if (!DNS1123_SUBDOMAIN.test(name)) {
-      this.err(`${path}.secretName`, `invalid Secret name ${q(name)}: lowercase letters, digits, "-" and ".", at most ${LIMITS.secretNameLength} characters`);
-      return undefined;
-    }
-    return { secretName: name };
+    const name = this.secretName(`${path}.secretName`, rawName, true);
+    return name === undefined ? undefined : { secretName: name };
   }
 }
 
@@ -326,6 +453,17 @@ function validateSource(c: Checker, v: unknown): { spec: SourceSpec; canonical?:
   if (creds) spec.credentials = creds;
   const insecure = c.bool(`${path}.insecure`, get(v, 'insecure'));
   if (insecure !== undefined) spec.insecure = insecure;
+
+  const platforms = c.stringList(`${path}.platforms`, get(v, 'platforms'), LIMITS.platforms, 'platforms', '', (p, s) => {
+    if (tooLong(s, LIMITS.platformLength) === undefined && PLATFORM.test(s)) return true;
+    c.err(p, `invalid platform ${q(s)}: write os/arch or os/arch/variant in lower case (linux/amd64, linux/arm64/v8), at most ${LIMITS.platformLength} characters`);
+    return false;
+  });
+  if (platforms) spec.platforms = platforms;
+  const exclude = c.stringList(`${path}.exclude`, get(v, 'exclude'), LIMITS.excludePatterns, 'exclude patterns', ' (join alternatives with |)', (p, s) =>
+    c.re2(p, s, LIMITS.excludePatternLength, 'exclude pattern', true) !== undefined,
+  );
+  if (exclude) spec.exclude = exclude;
   return { spec, canonical: repo?.canonical };
 }
 
@@ -392,9 +530,80 @@ function validateTargets(
     if (creds) target.credentials = creds;
     const insecure = c.bool(`${p}.insecure`, get(t, 'insecure'));
     if (insecure !== undefined) target.insecure = insecure;
+    const prune = c.bool(`${p}.prune`, get(t, 'prune'));
+    if (prune !== undefined) target.prune = prune;
     out.push(target);
   });
   return out;
+}
+
+/** A list of mappings of 1..max entries, each read by `one` (undefined: it reported why). */
+function mappingList<T>(c: Checker, path: string, v: unknown, max: number, what: string, one: (p: string, o: Obj) => T | undefined): T[] | undefined {
+  if (v === undefined) return undefined;
+  if (!Array.isArray(v)) {
+    c.err(path, `must be a list of ${what}, got ${describe(v)}`);
+    return undefined;
+  }
+  if (v.length === 0) {
+    c.err(path, `must list at least one of ${what} (or leave the field out)`);
+    return undefined;
+  }
+  if (v.length > max) {
+    c.err(path, `too many ${what}: ${v.length}, at most ${max} allowed`);
+    return undefined;
+  }
+  const out: T[] = [];
+  let ok = true;
+  v.forEach((x, i) => {
+    const p = `${path}[${i}]`;
+    if (!isObj(x)) {
+      c.err(p, `must be a mapping, got ${describe(x)}`);
+      ok = false;
+      return;
+    }
+    const r = one(p, x);
+    if (r === undefined) ok = false;
+    else out.push(r);
+  });
+  return ok ? out : undefined;
+}
+
+function validateVerify(c: Checker, v: unknown): VerifySpec | undefined {
+  const path = 'spec.verify';
+  if (v === undefined) return undefined;
+  if (!isObj(v)) {
+    c.err(path, `must be a mapping {keys: [...], keyless: [...]}, got ${describe(v)}`);
+    return undefined;
+  }
+  c.unknownFields(path, v, VERIFY_FIELDS);
+  if (get(v, 'keys') === undefined && get(v, 'keyless') === undefined) {
+    c.err(path, 'list keys or keyless (or both): a gate with nothing to verify against would refuse every image');
+    return undefined;
+  }
+  const keys = mappingList(c, `${path}.keys`, get(v, 'keys'), LIMITS.verifyKeys, 'keys', (p, o): VerifyKeyRef | undefined => {
+    c.unknownFields(p, o, VERIFY_KEY_FIELDS);
+    const secretName = c.secretName(`${p}.secretName`, get(o, 'secretName'), true);
+    const key = c.secretKey(`${p}.key`, get(o, 'key'), true);
+    return secretName !== undefined && key !== undefined ? { secretName, key } : undefined;
+  });
+  const keyless = mappingList(c, `${path}.keyless`, get(v, 'keyless'), LIMITS.verifyKeyless, 'keyless identities', (p, o): VerifyKeylessRef | undefined => {
+    c.unknownFields(p, o, VERIFY_KEYLESS_FIELDS);
+    const trustedRootSecretName = c.secretName(`${p}.trustedRootSecretName`, get(o, 'trustedRootSecretName'), true);
+    const rawKey = get(o, 'key');
+    const key = rawKey === undefined ? DEFAULT_TRUSTED_ROOT_KEY : c.secretKey(`${p}.key`, rawKey, true);
+    let issuer = c.str(`${p}.issuer`, get(o, 'issuer'), LIMITS.issuerLength, 'issuer', true);
+    if (issuer !== undefined && !(ISSUER.test(issuer) && URL.canParse(issuer))) {
+      c.err(`${p}.issuer`, `invalid issuer ${q(issuer)}: an https URL without query or fragment (e.g. https://token.actions.githubusercontent.com)`);
+      issuer = undefined;
+    }
+    const subjectRegExp = c.re2(`${p}.subjectRegExp`, get(o, 'subjectRegExp'), LIMITS.subjectRegExpLength, 'subjectRegExp', true);
+    if (trustedRootSecretName === undefined || key === undefined || issuer === undefined || subjectRegExp === undefined) return undefined;
+    return { trustedRootSecretName, key, issuer, subjectRegExp };
+  });
+  const out: VerifySpec = {};
+  if (keys) out.keys = keys;
+  if (keyless) out.keyless = keyless;
+  return keys === undefined && keyless === undefined ? undefined : out;
 }
 
 function validateMetadata(c: Checker, v: unknown): ObjectMeta | undefined {
@@ -428,8 +637,8 @@ function displayName(obj: unknown): string {
  * Checks an ImageMirror and returns a defaulted copy (referrers, overwrite, interval, suspend filled
  * in; unknown fields refused, not copied). The input is never modified.
  */
-export function validateMirror(obj: unknown): ValidationResult {
-  const c = new Checker();
+export function validateMirror(obj: unknown, options: ValidateOptions = {}): ValidationResult {
+  const c = new Checker(options);
   const name = displayName(obj);
   if (!isObj(obj)) {
     return { ok: false, name, errors: [`object: must be a mapping, got ${describe(obj)}`] };
@@ -450,6 +659,7 @@ export function validateMirror(obj: unknown): ValidationResult {
     const referrers = c.bool('spec.referrers', get(rawSpec, 'referrers'));
     const overwrite = c.bool('spec.overwrite', get(rawSpec, 'overwrite'));
     const suspend = c.bool('spec.suspend', get(rawSpec, 'suspend'));
+    const verify = validateVerify(c, get(rawSpec, 'verify'));
     let interval = c.str('spec.interval', get(rawSpec, 'interval'), LIMITS.intervalLength, 'interval');
     if (interval !== undefined) {
       try {
@@ -469,6 +679,7 @@ export function validateMirror(obj: unknown): ValidationResult {
         interval: interval ?? DEFAULTS.interval,
         suspend: suspend ?? DEFAULTS.suspend,
       };
+      if (verify) spec.verify = verify;
     }
   }
 
@@ -480,8 +691,8 @@ export function validateMirror(obj: unknown): ValidationResult {
 }
 
 /** Like validateMirror, but throws one Error listing every problem (for tests and scripts). */
-export function mustValidateMirror(obj: unknown): ImageMirror {
-  const r = validateMirror(obj);
+export function mustValidateMirror(obj: unknown, options?: ValidateOptions): ImageMirror {
+  const r = validateMirror(obj, options);
   if (!r.ok) throw new Error(`ImageMirror ${r.name} is invalid: ${r.errors.join('; ')}`);
   return r.mirror;
 }

@@ -16,7 +16,7 @@ import { LIMITS, PATTERNS, validateMirror } from '../../src/mirror/validate.js';
 import { formatDuration, parseDuration } from '../../src/mirror/duration.js';
 import { MAX_INTERVAL_MS, MIN_INTERVAL_MS } from '../../src/mirror/interval.js';
 import { SEMVER_MAX_ALTERNATIVES, SEMVER_MAX_COMPARATORS } from '../../src/mirror/select.js';
-import { API_VERSION, GROUP, KIND, PLURAL, VERSION } from '../../src/mirror/types.js';
+import { API_VERSION, DEFAULT_TRUSTED_ROOT_KEY, GROUP, KIND, OWNED_TAGS_CAP, PLURAL, TARGET_ROWS_CAP, VERSION } from '../../src/mirror/types.js';
 import { CLOUD_PROVIDERS } from '../../src/auth/provider.js';
 import { TargetAction } from '../../src/copy/actions.js';
 
@@ -46,7 +46,9 @@ const version = crd.spec.versions[0]!;
 const root = version.schema.openAPIV3Schema;
 
 const DIGEST = `sha256:${'c'.repeat(64)}`;
-const REPOSITORY_RULE = `self.matches(r'${PATTERNS.repository}')`;
+const KEY = { secretName: 'cosign-keys', key: 'cosign.pub' };
+const KEYLESS = { trustedRootSecretName: 'sigstore-root', issuer: 'https://token.example', subjectRegExp: '^ci@example\\.com$' };
+const REPOSITORY_RULE = `self.matches(r'${PATTERNS.localPath}') || self.matches(r'${PATTERNS.repository}')`;
 /** Longest `pattern` a user may meet in an error: past this, a CEL rule with a message says it in words. */
 const MAX_PATTERN_IN_ERRORS = 80;
 
@@ -66,8 +68,10 @@ const CEL: Record<string, (self: Json | string) => boolean> = {
     targetsOf(self).every((t) => t.repository !== ((self as Json).source as Json).repository || has(t, 'tags')),
   "duration(self) > duration('0s')": (self) => parseDurationOrZero(self as string) > 0,
   'has(self.secretName) != has(self.provider)': (self) => has(self, 'secretName') !== has(self, 'provider'),
-  // The repository rule: validate.ts's pattern in a CEL raw string (RE2 in both).
-  [REPOSITORY_RULE]: (self) => new RegExp(PATTERNS.repository).test(self as string),
+  'has(self.keys) || has(self.keyless)': (self) => has(self, 'keys') || has(self, 'keyless'),
+  // The repository rule: validate.ts's patterns in CEL raw strings (RE2 in both). Local paths pass
+  // the API server; the controller refuses them unless started with --allow-local-paths.
+  [REPOSITORY_RULE]: (self) => new RegExp(PATTERNS.localPath).test(self as string) || new RegExp(PATTERNS.repository).test(self as string),
 };
 
 function has(o: unknown, k: string): boolean {
@@ -227,6 +231,35 @@ const EXAMPLES: Array<[string, unknown, boolean]> = [
   ['unknown spec field', mirror({ prune: true }), false],
   ['unknown source field', mirror({}, { tag: 'x' }), false],
   ['unknown target field', mirror({ targets: [t('localhost:5000/p', { tag: 'x' })] }), false],
+  // the verification gate, platforms, exclusions, prune
+  ['verify with keys and keyless', mirror({ verify: { keys: [KEY], keyless: [KEYLESS] } }), true],
+  ['verify with keys only', mirror({ verify: { keys: [KEY, { secretName: 'other', key: 'b.pub' }] } }), true],
+  ['verify with keyless only, key given', mirror({ verify: { keyless: [{ ...KEYLESS, key: 'root.json' }] } }), true],
+  ['verify empty', mirror({ verify: {} }), false],
+  ['verify keys empty', mirror({ verify: { keys: [] } }), false],
+  ['verify key without key', mirror({ verify: { keys: [{ secretName: 'cosign' }] } }), false],
+  ['verify key with a bad Secret name', mirror({ verify: { keys: [{ ...KEY, secretName: 'Cosign' }] } }), false],
+  ['verify key with a bad data key', mirror({ verify: { keys: [{ ...KEY, key: 'a/b' }] } }), false],
+  ['verify key unknown field', mirror({ verify: { keys: [{ ...KEY, namespace: 'x' }] } }), false],
+  ['verify unknown field', mirror({ verify: { keys: [KEY], certs: [] } }), false],
+  ['keyless without issuer', mirror({ verify: { keyless: [{ ...KEYLESS, issuer: undefined }] } }), false],
+  ['keyless http issuer', mirror({ verify: { keyless: [{ ...KEYLESS, issuer: 'http://token.example' }] } }), false],
+  ['keyless issuer with a query', mirror({ verify: { keyless: [{ ...KEYLESS, issuer: 'https://token.example/?a=b' }] } }), false],
+  ['keyless empty subjectRegExp', mirror({ verify: { keyless: [{ ...KEYLESS, subjectRegExp: '' }] } }), false],
+  ['keyless without trustedRootSecretName', mirror({ verify: { keyless: [{ ...KEYLESS, trustedRootSecretName: undefined }] } }), false],
+  ['platforms', mirror({}, { platforms: ['linux/amd64', 'linux/arm64/v8', 'windows/amd64'] }), true],
+  ['platform without arch', mirror({}, { platforms: ['linux'] }), false],
+  ['platform in upper case', mirror({}, { platforms: ['Linux/amd64'] }), false],
+  ['platform with four parts', mirror({}, { platforms: ['linux/arm64/v8/x'] }), false],
+  ['duplicate platform', mirror({}, { platforms: ['linux/amd64', 'linux/amd64'] }), false],
+  ['empty platforms', mirror({}, { platforms: [] }), false],
+  ['exclude with tagPattern and latest', mirror({}, { tags: undefined, tagPattern: '^1\\.', exclude: ['-rc\\d+$', '^1\\.0\\.'], latest: 2 }), true],
+  ['exclude with tags', mirror({}, { exclude: ['-rc'] }), true],
+  ['empty exclude pattern', mirror({}, { exclude: [''] }), false],
+  ['exclude not a list', mirror({}, { exclude: '-rc' }), false],
+  ['duplicate exclude pattern', mirror({}, { exclude: ['a', 'a'] }), false],
+  ['prune', mirror({ targets: [t('localhost:5000/p', { prune: true }), t('localhost:5000/q', { prune: false })] }), true],
+  ['prune not a boolean', mirror({ targets: [t('localhost:5000/p', { prune: 'yes' })] }), false],
 ];
 
 /**
@@ -247,6 +280,18 @@ const BOUNDS: Record<string, number> = {
   'spec.targets[].tags[]': LIMITS.tagLength,
   'spec.targets[].credentials.secretName': LIMITS.secretNameLength,
   'spec.interval': LIMITS.intervalLength,
+  'spec.source.platforms': LIMITS.platforms,
+  'spec.source.platforms[]': LIMITS.platformLength,
+  'spec.source.exclude': LIMITS.excludePatterns,
+  'spec.source.exclude[]': LIMITS.excludePatternLength,
+  'spec.verify.keys': LIMITS.verifyKeys,
+  'spec.verify.keys[].secretName': LIMITS.secretNameLength,
+  'spec.verify.keys[].key': LIMITS.secretKeyLength,
+  'spec.verify.keyless': LIMITS.verifyKeyless,
+  'spec.verify.keyless[].trustedRootSecretName': LIMITS.secretNameLength,
+  'spec.verify.keyless[].key': LIMITS.secretKeyLength,
+  'spec.verify.keyless[].issuer': LIMITS.issuerLength,
+  'spec.verify.keyless[].subjectRegExp': LIMITS.subjectRegExpLength,
 };
 
 const repoOf = (n: number): string => `localhost:5000/${'a'.repeat(n - 15)}`;
@@ -270,6 +315,18 @@ const AT_BOUND: Array<[string, (n: number) => unknown]> = [
   ['spec.targets[].tags[]', (n) => mirror(oneTarget({ tags: ['b'.repeat(n)] }))],
   ['spec.targets[].credentials.secretName', (n) => mirror(oneTarget({ credentials: { secretName: 'b'.repeat(n) } }))],
   ['spec.interval', (n) => mirror({ interval: `${'0'.repeat(n - 3)}10s` })],
+  ['spec.source.platforms', (n) => mirror({}, { platforms: Array.from({ length: n }, (_, i) => `linux/arch${i}`) })],
+  ['spec.source.platforms[]', (n) => mirror({}, { platforms: [`linux/${'a'.repeat(n - 6)}`] })],
+  ['spec.source.exclude', (n) => mirror({}, { exclude: tagsOf(n) })],
+  ['spec.source.exclude[]', (n) => mirror({}, { exclude: ['x'.repeat(n)] })],
+  ['spec.verify.keys', (n) => mirror({ verify: { keys: Array.from({ length: n }, (_, i) => ({ ...KEY, key: `k${i}` })) } })],
+  ['spec.verify.keys[].secretName', (n) => mirror({ verify: { keys: [{ ...KEY, secretName: 'c'.repeat(n) }] } })],
+  ['spec.verify.keys[].key', (n) => mirror({ verify: { keys: [{ ...KEY, key: 'k'.repeat(n) }] } })],
+  ['spec.verify.keyless', (n) => mirror({ verify: { keyless: Array.from({ length: n }, () => KEYLESS) } })],
+  ['spec.verify.keyless[].trustedRootSecretName', (n) => mirror({ verify: { keyless: [{ ...KEYLESS, trustedRootSecretName: 'r'.repeat(n) }] } })],
+  ['spec.verify.keyless[].key', (n) => mirror({ verify: { keyless: [{ ...KEYLESS, key: 'k'.repeat(n) }] } })],
+  ['spec.verify.keyless[].issuer', (n) => mirror({ verify: { keyless: [{ ...KEYLESS, issuer: `https://${'i'.repeat(n - 8)}` }] } })],
+  ['spec.verify.keyless[].subjectRegExp', (n) => mirror({ verify: { keyless: [{ ...KEYLESS, subjectRegExp: 's'.repeat(n) }] } })],
 ];
 for (const [path, make] of AT_BOUND) {
   const n = BOUNDS[path]!;
@@ -285,6 +342,12 @@ const CONTROLLER_ONLY: Array<[string, unknown]> = [
   ['semver that is not a range', mirror({}, { tags: undefined, semver: 'latest' })],
   ['target equal to the source only after normalization', mirror({ targets: [t('docker.io/library/nginx')] }, { repository: 'nginx' })],
   ['duplicate targets only after normalization', mirror({ targets: [t('LOCALHOST:5000/p'), t('localhost:5000/p')] })],
+  ['exclude pattern that is not RE2', mirror({}, { exclude: ['(?=x)'] })],
+  ['subjectRegExp that is not RE2', mirror({ verify: { keyless: [{ ...KEYLESS, subjectRegExp: '^(?!ci)' }] } })],
+  ['issuer matching the pattern but not a URL', mirror({ verify: { keyless: [{ ...KEYLESS, issuer: 'https://[x' }] } })],
+  // the controller refuses local paths unless started with --allow-local-paths
+  ['an oci: source without localPaths', mirror({}, { repository: 'oci:/srv/layouts/web' })],
+  ['an oci-archive: target without localPaths', mirror({ targets: [t('oci-archive:/tmp/web.tar')] })],
 ];
 
 describe('CRD crds/imagemirror.yaml', () => {
@@ -397,6 +460,28 @@ describe('CRD crds/imagemirror.yaml', () => {
       assert.equal(src.repository!.maxLength, LIMITS.repositoryLength);
       assert.equal(tgt.repository!.maxLength, LIMITS.repositoryLength);
       assert.equal(spec.interval!.maxLength, LIMITS.intervalLength);
+      assert.equal(src.platforms!.items!.pattern, PATTERNS.platform);
+      const verify = spec.verify!.properties!;
+      for (const p of [verify.keys!.items!.properties!.secretName!, verify.keyless!.items!.properties!.trustedRootSecretName!]) assert.equal(p.pattern, PATTERNS.dns1123Subdomain);
+      for (const p of [verify.keys!.items!.properties!.key!, verify.keyless!.items!.properties!.key!]) assert.equal(p.pattern, PATTERNS.secretKey);
+      assert.equal(verify.keyless!.items!.properties!.issuer!.pattern, PATTERNS.issuer);
+      assert.equal(verify.keyless!.items!.properties!.key!.default, DEFAULT_TRUSTED_ROOT_KEY);
+    });
+    it('bounds every string and list of the status too (the status must fit one API request)', () => {
+      const unbounded: string[] = [];
+      const walk = (s: Schema, p: string): void => {
+        if (s.type === 'string' && !s.enum && typeof s.maxLength !== 'number') unbounded.push(p);
+        if (s.type === 'array' && typeof s.maxItems !== 'number') unbounded.push(p);
+        for (const [k, c] of Object.entries(s.properties ?? {})) walk(c, `${p}.${k}`);
+        if (s.items) walk(s.items, `${p}[]`);
+        if (typeof s.additionalProperties === 'object') walk(s.additionalProperties as Schema, `${p}{}`);
+      };
+      walk(root.properties!.status!, 'status');
+      assert.deepEqual(unbounded, []);
+      const status = root.properties!.status!.properties!;
+      assert.equal(status.targets!.maxItems, TARGET_ROWS_CAP);
+      assert.equal(status.owned!.maxItems, LIMITS.targets);
+      assert.equal(status.owned!.items!.properties!.tags!.maxItems, OWNED_TAGS_CAP);
     });
     it('errors are readable: no pattern over MAX_PATTERN_IN_ERRORS characters, every rule has a short message in words', () => {
       const walk = (s: Schema, p: string): void => {
@@ -494,6 +579,10 @@ describe('CRD crds/imagemirror.yaml', () => {
       ['ImageMirrorStatus', status, true],
       ['Condition', status.properties!.conditions!.items!, true],
       ['TargetStatus', status.properties!.targets!.items!, true],
+      ['VerifySpec', spec.properties!.verify!, true],
+      ['VerifyKeyRef', spec.properties!.verify!.properties!.keys!.items!, true],
+      ['VerifyKeylessRef', spec.properties!.verify!.properties!.keyless!.items!, true],
+      ['OwnedTags', status.properties!.owned!.items!, true],
     ];
     for (const [iface, schema, checkRequired] of pairs) {
       it(`${iface}: same fields${checkRequired ? ' and required set' : ''} as the schema`, () => {

@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import { formatDuration, parseDuration } from '../../src/mirror/duration.js';
-import { isSingleImage, mustValidateMirror, validateMirror } from '../../src/mirror/validate.js';
+import { isSingleImage, LIMITS, LOCAL_PATHS_REFUSED, mustValidateMirror, validateMirror } from '../../src/mirror/validate.js';
 
 const DIGEST = `sha256:${'a'.repeat(64)}`;
+const KEY = { secretName: 'cosign-keys', key: 'cosign.pub' };
+const KEYLESS = { trustedRootSecretName: 'sigstore-root', issuer: 'https://token.example', subjectRegExp: '^ci@example\\.com$' };
 
 type Json = Record<string, unknown>;
 
@@ -201,10 +203,73 @@ describe('validateMirror', () => {
     ['unknown spec field', mirror({ intervall: '1m' }), ['spec.intervall: unknown field']],
     ['unknown source field (typo)', mirror({}, { tags: undefined, tagpattern: '^1' }), ['spec.source.tagpattern: unknown field', '(found none)']],
     ['unknown target field', mirror({ targets: [{ repository: 'localhost:5000/p', tag: ['x'] }] }), ['spec.targets[0].tag: unknown field']],
+    ['verify with nothing to verify against', mirror({ verify: {} }), ['spec.verify: list keys or keyless (or both)']],
+    ['verify not a mapping', mirror({ verify: ['cosign'] }), ['spec.verify: must be a mapping']],
+    ['verify unknown field', mirror({ verify: { keys: [KEY], cert: 'x' } }), ['spec.verify.cert: unknown field (known: keys, keyless)']],
+    ['verify key without its data key', mirror({ verify: { keys: [{ secretName: 'cosign' }] } }), ['spec.verify.keys[0].key: required']],
+    ['verify key with a bad Secret name', mirror({ verify: { keys: [KEY, { secretName: 'Cosign', key: 'a' }] } }), ['spec.verify.keys[1].secretName: invalid Secret name "Cosign"']],
+    ['verify key with a bad data key', mirror({ verify: { keys: [{ ...KEY, key: 'a/b' }] } }), ['spec.verify.keys[0].key: invalid Secret key "a/b"']],
+    ['too many keys', mirror({ verify: { keys: Array.from({ length: LIMITS.verifyKeys + 1 }, () => KEY) } }), [`spec.verify.keys: too many keys: ${LIMITS.verifyKeys + 1}, at most ${LIMITS.verifyKeys} allowed`]],
+    ['keyless with a plain-HTTP issuer', mirror({ verify: { keyless: [{ ...KEYLESS, issuer: 'http://token.example' }] } }), ['spec.verify.keyless[0].issuer: invalid issuer "http://token.example": an https URL']],
+    ['keyless subjectRegExp not RE2', mirror({ verify: { keyless: [{ ...KEYLESS, subjectRegExp: '^(?!ci)' }] } }), ['spec.verify.keyless[0].subjectRegExp: not a valid RE2']],
+    ['keyless without subjectRegExp', mirror({ verify: { keyless: [{ ...KEYLESS, subjectRegExp: undefined }] } }), ['spec.verify.keyless[0].subjectRegExp: required']],
+    ['keyless unknown field', mirror({ verify: { keyless: [{ ...KEYLESS, subject: 'ci' }] } }), ['spec.verify.keyless[0].subject: unknown field']],
+    ['platform without arch', mirror({}, { platforms: ['linux'] }), ['spec.source.platforms[0]: invalid platform "linux": write os/arch or os/arch/variant']],
+    ['duplicate platform', mirror({}, { platforms: ['linux/amd64', 'linux/amd64'] }), ['spec.source.platforms[1]: duplicate "linux/amd64"']],
+    ['platforms not a list', mirror({}, { platforms: 'linux/amd64' }), ['spec.source.platforms: must be a list of platforms']],
+    ['too many platforms', mirror({}, { platforms: Array.from({ length: LIMITS.platforms + 1 }, (_, i) => `linux/a${i}`) }), [`spec.source.platforms: too many platforms: ${LIMITS.platforms + 1}`]],
+    ['exclude not RE2', mirror({}, { exclude: ['ok', '(?=x)'] }), ['spec.source.exclude[1]: not a valid RE2']],
+    ['exclude empty pattern', mirror({}, { exclude: [''] }), ['spec.source.exclude[0]: must not be empty']],
+    ['exclude empty list', mirror({}, { exclude: [] }), ['spec.source.exclude: must list at least one of exclude patterns']],
+    ['exclude pattern too long', mirror({}, { exclude: ['x'.repeat(LIMITS.excludePatternLength + 1)] }), [`spec.source.exclude[0]: invalid exclude pattern: ${LIMITS.excludePatternLength + 1} characters`]],
+    ['prune not a boolean', mirror({ targets: [{ repository: 'localhost:5000/p', prune: 'yes' }] }), ['spec.targets[0].prune: must be true or false, got string "yes"']],
+    ['a local path by default', mirror({}, { repository: 'oci:/srv/web' }), [`spec.source.repository: ${LOCAL_PATHS_REFUSED}`]],
+    ['an archive target by default', mirror({ targets: [{ repository: 'oci-archive:/tmp/w.tar' }] }), [`spec.targets[0].repository: ${LOCAL_PATHS_REFUSED}`]],
   ];
   for (const [what, obj, fragments] of invalid) {
     it(`refuses: ${what}`, () => expectError(obj, ...fragments));
   }
+
+  it('verify, platforms, exclude and prune are kept as written; keyless key defaults to trusted_root.json', () => {
+    const r = validateMirror(
+      mirror(
+        { verify: { keys: [KEY], keyless: [KEYLESS, { ...KEYLESS, key: 'root.json' }] }, targets: [{ repository: 'localhost:5000/p', prune: true }, { repository: 'localhost:5000/q' }] },
+        { tags: undefined, tagPattern: '^1\\.', latest: 2, platforms: ['linux/arm64/v8', 'linux/amd64'], exclude: ['-rc\\d+$'] },
+      ),
+    );
+    assert.ok(r.ok, JSON.stringify(r));
+    assert.deepEqual(r.mirror.spec.verify, { keys: [KEY], keyless: [{ ...KEYLESS, key: 'trusted_root.json' }, { ...KEYLESS, key: 'root.json' }] });
+    assert.deepEqual(r.mirror.spec.source.platforms, ['linux/arm64/v8', 'linux/amd64']);
+    assert.deepEqual(r.mirror.spec.source.exclude, ['-rc\\d+$']);
+    assert.deepEqual(r.mirror.spec.targets.map((t) => t.prune), [true, undefined]);
+    // absent stays absent: no gate, no filter
+    const plain = validateMirror(mirror());
+    assert.ok(plain.ok);
+    assert.equal(plain.mirror.spec.verify, undefined);
+    assert.equal('platforms' in plain.mirror.spec.source, false);
+  });
+
+  it('local paths: admitted with { localPaths: true } (oci:PATH, oci-archive:PATH), refused without', () => {
+    const obj = mirror({ targets: [{ repository: 'oci-archive:/tmp/web.tar' }, { repository: 'localhost:5000/p' }] }, { repository: 'oci:/srv/layouts/web' });
+    const r = validateMirror(obj, { localPaths: true });
+    assert.ok(r.ok, JSON.stringify(r));
+    assert.equal(r.mirror.spec.source.repository, 'oci:/srv/layouts/web');
+    assert.equal(r.mirror.spec.targets[0]!.repository, 'oci-archive:/tmp/web.tar');
+    const refused = validateMirror(obj);
+    assert.ok(!refused.ok);
+    assert.deepEqual(refused.errors, [`spec.source.repository: ${LOCAL_PATHS_REFUSED}`, `spec.targets[0].repository: ${LOCAL_PATHS_REFUSED}`]);
+    assert.equal(LOCAL_PATHS_REFUSED, 'local paths are refused by this controller; start it with --allow-local-paths');
+    // a path is one token: no tag, no second ':'; a layout is a target like any other (same-as-source check)
+    for (const [o, frag] of [
+      [mirror({}, { repository: 'oci:/srv/web:1.0' }), 'spec.source.repository: invalid local path "oci:/srv/web:1.0"'],
+      [mirror({ targets: [{ repository: 'oci:/srv/web' }] }, { repository: 'oci:/srv/web' }), 'spec.targets[0].repository: same repository as spec.source.repository'],
+    ] as const) {
+      const e = validateMirror(o, { localPaths: true });
+      assert.ok(!e.ok && e.errors.some((x) => x.includes(frag)), JSON.stringify(e));
+    }
+    // `oci:5000/app` is a registry host named oci with a port, not a path
+    assert.ok(validateMirror(mirror({}, { repository: 'oci:5000/app' })).ok);
+  });
 
   it('names the mirror namespace/name, default namespace, or <unnamed>', () => {
     const bad = mirror({ targets: [] });
