@@ -85,7 +85,10 @@ describe('spec limits', () => {
     it('LIMITS: the numbers the CRD carries (crd.test.ts checks the CRD side)', () => {
       assert.deepEqual(
         { ...LIMITS },
-        { targets: 100, tagsPerList: 100, tagLength: 128, repositoryLength: 255, tagPatternLength: 256, semverLength: 256, digestLength: 71, secretNameLength: 253, intervalLength: 64 },
+        {
+          targets: 100, tagsPerList: 100, tagLength: 128, repositoryLength: 255, tagPatternLength: 256, semverLength: 256, digestLength: 71, secretNameLength: 253, intervalLength: 64,
+          platforms: 32, platformLength: 64, excludePatterns: 32, excludePatternLength: 256, verifyKeys: 16, verifyKeyless: 16, secretKeyLength: 253, issuerLength: 1024, subjectRegExpLength: 256,
+        },
       );
       assert.equal(LIMITS.tagPatternLength, TAG_PATTERN_MAX_LENGTH);
       assert.equal(LIMITS.semverLength, SEMVER_MAX_LENGTH);
