@@ -7,6 +7,9 @@
  * - `semver`: npm ranges; a comma is read as AND (the Flux/Masterminds habit); a leading `v` on a
  *   tag is accepted and the original tag string is returned; pre-releases match only when the
  *   range names one (npm's default, `includePrerelease: false`).
+ * - `exclude`: RE2 patterns, unanchored; a tag matching any of them is dropped after the selector
+ *   (tags, tagPattern or semver) and before `latest`, so `latest: 3` with `exclude: ["-rc"]` is the
+ *   three highest releases, not the releases among the three highest tags.
  * - `latest: N`: the N highest, by semver when every candidate parses, else lexically.
  * - `digest`: one image, named by its digest; "selecting" returns that digest.
  *
@@ -221,8 +224,9 @@ function unique(tags: string[]): string[] {
  */
 export function selectTags(source: SourceSpec, available: string[]): string[] {
   if (source.digest !== undefined) return [source.digest];
-  if (source.tags !== undefined) return unique(source.tags).sort(cmp);
-  const candidates = unique(available).filter((t) => !isArtifactTag(t));
+  const kept = exclusionFilter(source);
+  if (source.tags !== undefined) return unique(source.tags).filter(kept).sort(cmp);
+  const candidates = unique(available).filter((t) => !isArtifactTag(t) && kept(t));
   let selected: string[];
   if (source.tagPattern !== undefined) {
     const re = compileTagPattern(source.tagPattern);
@@ -241,13 +245,38 @@ export function selectTags(source: SourceSpec, available: string[]): string[] {
   return source.latest === undefined ? ordered : ordered.slice(0, source.latest);
 }
 
-/** Listed `tags` the registry's tag list does not contain (empty for other selectors). */
+/**
+ * Listed `tags` the registry's tag list does not contain (empty for other selectors). An excluded
+ * tag is not selected, so its absence is no error.
+ */
 export function missingTags(source: SourceSpec, available: string[]): string[] {
   if (source.tags === undefined) return [];
   const have = new Set(available);
+  const kept = exclusionFilter(source);
   return unique(source.tags)
-    .filter((t) => !have.has(t))
+    .filter((t) => !have.has(t) && kept(t))
     .sort(cmp);
+}
+
+/**
+ * The `exclude` patterns compiled (under the tagPattern limits); throws a one-line Error naming the
+ * entry that does not compile.
+ */
+export function compileExcludes(exclude: readonly string[]): RE2JS[] {
+  return exclude.map((p, i) => {
+    try {
+      return compileTagPattern(p);
+    } catch (e) {
+      throw new Error(`exclude[${i}]: ${(e as Error).message}`);
+    }
+  });
+}
+
+/** Whether a tag survives `source.exclude` (always, without one). */
+function exclusionFilter(source: Pick<SourceSpec, 'exclude'>): (tag: string) => boolean {
+  if (source.exclude === undefined || source.exclude.length === 0) return () => true;
+  const res = compileExcludes(source.exclude);
+  return (tag) => !res.some((re) => re.test(tag));
 }
 
 /**
