@@ -5,6 +5,7 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { BlobAction, SavedMethod, TargetAction, targetActionLabel } from './copy/actions.js';
+import type { CopyObserver, LearnedCapability } from './copy/observer.js';
 import type { RequestEvent } from './oci/http.js';
 import type { Quota } from './oci/rate-limit.js';
 import { buildInfo, type BuildInfo } from './version.js';
@@ -48,7 +49,8 @@ export interface MetricsOptions {
 
 let processBuildInfo: BuildInfo | undefined;
 
-export class Metrics {
+/** The copy engine's counts arrive through CopyObserver, so the engine needs nothing from this module. */
+export class Metrics implements CopyObserver {
   readonly registry: Registry;
   readonly bytesSaved: Counter<'method'>;
   readonly bytesCopied: Counter;
@@ -197,7 +199,7 @@ export class Metrics {
     this.registryRateLimitRemaining.set({ registry }, q.remaining);
   }
 
-  setCapability(registry: string, capability: 'mount' | 'referrers_api', supported: boolean): void {
+  setCapability(registry: string, capability: LearnedCapability, supported: boolean): void {
     this.registryCapability.set({ registry, capability }, supported ? 1 : 0);
   }
 

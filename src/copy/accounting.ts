@@ -5,9 +5,9 @@
  */
 import type { Descriptor } from '../oci/content.js';
 import { describeError, isOciError } from '../oci/errors.js';
-import type { Metrics } from '../metrics.js';
-import type { TargetReport } from '../mirror/reconciler.js';
 import { TargetAction, type BlobAction } from './actions.js';
+import type { CopyObserver } from './observer.js';
+import type { TargetReport } from './report.js';
 
 export class TargetTally {
   bytesCopied = 0;
@@ -15,7 +15,7 @@ export class TargetTally {
   readonly blobs = { exists: 0, mount: 0, upload: 0 };
   private readonly seen = new Set<string>();
 
-  constructor(private readonly metrics: Metrics | undefined) {}
+  constructor(private readonly metrics: CopyObserver | undefined) {}
 
   blob(action: BlobAction, desc: Pick<Descriptor, 'digest' | 'size'>): void {
     if (this.seen.has(desc.digest)) return;

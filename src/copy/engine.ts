@@ -4,6 +4,10 @@
  * the manifest naming them; per blob: exists → mount → upload). Nothing is tagged until all it
  * references is present; manifests are pushed as the exact bytes fetched.
  *
+ * Every step is decided by the planner (plan.ts: reads only) and carried out by an executor
+ * (execute.ts). A dry run is the same plan carried out by an executor that writes nothing, so it
+ * reports what a real run would do.
+ *
  * One engine is meant to live as long as the process (or a sync run): its blob locations,
  * manifest cache and learned referrers-API capability are shared by every copyImage call, and
  * concurrent calls share the blob-transfer limit and the per (target registry, blob) single
@@ -28,11 +32,13 @@ import { OciError, describeError, isNotFound, isOciError } from '../oci/errors.j
 import { MAX_REFERRERS_PER_SUBJECT } from '../oci/listing.js';
 import { MediaType } from '../oci/media-types.js';
 import { looksLikeDigest, requireDigest } from '../oci/names.js';
-import type { Metrics } from '../metrics.js';
-import type { TargetReport } from '../mirror/reconciler.js';
 import { TargetAction, type BlobAction } from './actions.js';
 import { TargetTally, failure } from './accounting.js';
 import { BlobLocations } from './blob-locations.js';
+import { DryRunExecutor, LiveExecutor, type Executor } from './execute.js';
+import type { CopyObserver } from './observer.js';
+import { Planner, type TagPlan } from './plan.js';
+import type { TargetReport } from './report.js';
 import { ImageReader, ManifestCache, allBlobs, allNodes, parseManifest, type ImageNode } from './image-tree.js';
 import { buildFallbackIndex, cosignTags, fallbackTag, mergeFallbackIndex } from './referrers.js';
 import { KeyedLock } from '../util/keyed-lock.js';
@@ -81,7 +87,8 @@ export interface CopyImageResult {
 }
 
 export interface CopyEngineOptions {
-  metrics?: Metrics;
+  /** Where counts go (blobs, bytes, target results, learned capabilities): the process's Metrics, say. */
+  metrics?: CopyObserver;
   /** Shared with the controller, which feeds it each ImageMirror's status. Default: a private one. */
   locations?: BlobLocations;
   /** Blob transfers (HEAD + mount/upload) running at once across the engine. Default 4. */
@@ -98,13 +105,14 @@ export interface CopyEngineOptions {
 interface CopyRun {
   req: CopyImageRequest;
   sourceDigest: string;
-  dryRun: boolean;
+  /** Decides with reads only; the same in a real and a dry run. */
+  planner: Planner;
+  /** Carries the plan out (writes), or for a dry run records what it would write. */
+  exec: Executor;
   /** Per (target repo, blob): the action taken, so a blob shared by children is handled once. */
   blobMemo: Map<string, Promise<BlobAction>>;
   /** Per (target repo, manifest digest): present or made present. */
   manifestMemo: Map<string, Promise<void>>;
-  /** Dry run only: where blobs would be by now, for planning mounts. */
-  planned: Map<string, string[]>;
   progressBytes: number;
   tree?: Promise<ImageNode>;
   referrerPlan?: Promise<ReferrerPlan>;
@@ -123,13 +131,12 @@ function repoName(r: Repository): string {
   return `${r.registry}/${r.repository}`;
 }
 
-function sameRepository(a: Repository, b: Repository): boolean {
-  return a.blobStore === b.blobStore && a.repository === b.repository;
-}
+/** The report action for a tag plan carried out. */
+const ACTION_OF = { 'up-to-date': TargetAction.UpToDate, retag: TargetAction.Retagged, copy: TargetAction.Copied } as const;
 
 export class CopyEngine {
   readonly locations: BlobLocations;
-  private readonly metrics: Metrics | undefined;
+  private readonly observer: CopyObserver | undefined;
   private readonly blobSlots: Semaphore;
   private readonly blobFlight = new KeyedLock();
   private readonly reader: ImageReader;
@@ -145,7 +152,7 @@ export class CopyEngine {
   private readonly mountsNeedManifest = new Set<string>();
 
   constructor(o: CopyEngineOptions = {}) {
-    this.metrics = o.metrics;
+    this.observer = o.metrics;
     this.locations = o.locations ?? new BlobLocations();
     this.blobSlots = new Semaphore(o.blobConcurrency ?? 4);
     this.manifestConcurrency = o.manifestConcurrency ?? 4;
@@ -173,16 +180,25 @@ export class CopyEngine {
   async copyImage(req: CopyImageRequest): Promise<CopyImageResult> {
     throwIfAborted(req.signal, `copying ${repoName(req.source)}:${req.reference}`);
     const sourceDigest = await this.resolveSource(req);
-    const run: CopyRun = {
-      req,
-      sourceDigest,
-      dryRun: req.dryRun === true,
-      blobMemo: new Map(),
-      manifestMemo: new Map(),
-      planned: new Map(),
-      progressBytes: 0,
-      sourceHeads: new Map(),
-    };
+    const exec: Executor = req.dryRun
+      ? new DryRunExecutor(this.locations)
+      : new LiveExecutor({
+          locations: this.locations,
+          observer: this.observer,
+          source: req.source,
+          counting: (digest, r) => this.counting(run, digest, r),
+          onMountsNeedManifest: (blobStore) => this.mountsNeedManifest.add(blobStore),
+        });
+    const planner = new Planner({
+      source: req.source,
+      digest: sourceDigest,
+      overwrite: req.overwrite,
+      presence: exec.presence,
+      maxMountCandidates: this.maxMountCandidates,
+      mountsNeedManifest: (blobStore) => this.mountsNeedManifest.has(blobStore),
+      call: () => this.call(run),
+    });
+    const run: CopyRun = { req, sourceDigest, planner, exec, blobMemo: new Map(), manifestMemo: new Map(), progressBytes: 0, sourceHeads: new Map() };
     // On a registry that mounts only referenced blobs, the first repository goes first (blobs and
     // manifest), so the others mount what its manifest now references.
     const leaders = new Map<string, Promise<unknown>>();
@@ -200,7 +216,7 @@ export class CopyEngine {
       }),
     );
     const targets = perTarget.flat();
-    if (!run.dryRun) for (const r of targets) this.metrics?.countTarget(r.action);
+    for (const r of targets) run.exec.observer?.countTarget(r.action);
     return { sourceDigest, targets };
   }
 
@@ -243,42 +259,36 @@ export class CopyEngine {
     const repo = target.repository;
     const call = this.call(run);
     const reports: Array<{ report: TargetReport; tally: TargetTally }> = [];
-    // Whether the source manifest is (or, in a dry run, would be) in this repository already.
-    let present = sameRepository(run.req.source, repo);
+    // Whether the manifest is (or, in a dry run, would be) in this repository already.
+    let present = false;
     for (const tag of target.tags) {
-      const tally = new TargetTally(run.dryRun ? undefined : this.metrics);
+      const tally = new TargetTally(run.exec.observer);
       const reference = `${repoName(repo)}:${tag}`;
-      let head: ManifestInfo | undefined;
+      let plan: TagPlan | undefined;
       try {
         throwIfAborted(run.req.signal, `syncing ${reference}`);
-        head = await repo.headManifest(tag, call);
-        if (head?.digest === run.sourceDigest) {
+        plan = await run.planner.tag(repo, tag, present);
+        if (plan.kind === 'up-to-date') {
           present = true;
           this.locations.recordImage(repo.blobStore, repo.repository, run.sourceDigest);
           reports.push({ report: tally.report(reference, run.sourceDigest, TargetAction.UpToDate), tally });
           continue;
         }
-        if (head && !run.req.overwrite) {
-          const msg = `tag points to ${head.digest}, source is ${run.sourceDigest}; overwrite is false`;
-          reports.push({ report: tally.report(reference, head.digest, TargetAction.Conflict, msg), tally });
+        if (plan.kind === 'conflict') {
+          const msg = `tag points to ${plan.head.digest}, source is ${run.sourceDigest}; overwrite is false`;
+          reports.push({ report: tally.report(reference, plan.head.digest, TargetAction.Conflict, msg), tally });
           continue;
         }
-        if (!present) present = (await repo.headManifest(run.sourceDigest, call)) !== undefined;
         const tree = await this.tree(run);
-        let action: TargetAction;
-        if (present) {
-          tally.retag(allBlobs(tree));
-          action = TargetAction.Retagged;
-        } else {
-          await this.ensureChildrenAndBlobs(run, repo, tree, tally);
-          action = TargetAction.Copied;
-        }
+        if (plan.kind === 'retag') tally.retag(allBlobs(tree));
+        else await this.ensureChildrenAndBlobs(run, repo, tree, tally);
         throwIfAborted(run.req.signal, `tagging ${reference}`);
-        if (!run.dryRun) await repo.putManifest(tag, { mediaType: tree.raw.mediaType, bytes: tree.raw.bytes }, call);
+        await run.exec.putManifest(repo, tag, { mediaType: tree.raw.mediaType, bytes: tree.raw.bytes }, call);
         present = true;
-        this.recordManifest(run, repo, tree);
-        reports.push({ report: tally.report(reference, run.sourceDigest, action), tally });
+        run.exec.presence.recordImage(repo, tree);
+        reports.push({ report: tally.report(reference, run.sourceDigest, ACTION_OF[plan.kind]), tally });
       } catch (e) {
+        const head = plan && plan.kind !== 'up-to-date' ? plan.head : undefined;
         if (isOciError(e) && e.code === 'TAG_INVALID' && head) {
           // ECR answers TAG_INVALID for a tag that exists in a repository with immutable tags
           // (aws/containers-roadmap#862): the tag points elsewhere and cannot be moved.
@@ -315,16 +325,6 @@ export class CopyEngine {
     return reports.map((r) => r.report);
   }
 
-  /** `node` is in the target (present before or just written): remember its blobs are there. */
-  private recordManifest(run: CopyRun, repo: Repository, node: ImageNode): void {
-    const blobs = allBlobs(node).map((b) => b.digest);
-    if (run.dryRun) {
-      for (const b of blobs) this.plan(run, repo, b);
-      return;
-    }
-    this.locations.recordImage(repo.blobStore, repo.repository, node.digest, blobs);
-  }
-
   /** Children (by digest, never tagged), then the manifest's own blobs. The caller PUTs `node`. */
   private async ensureChildrenAndBlobs(run: CopyRun, repo: Repository, node: ImageNode, tally: TargetTally): Promise<void> {
     await mapLimit(node.children, this.manifestConcurrency, (child) => this.ensureManifest(run, repo, child, tally));
@@ -338,14 +338,12 @@ export class CopyEngine {
     if (!p) {
       p = (async () => {
         throwIfAborted(run.req.signal, `copying manifest ${node.digest} to ${repoName(repo)}`);
-        if (await repo.headManifest(node.digest, this.call(run))) {
-          this.recordManifest(run, repo, node);
-          return;
+        if ((await run.planner.manifest(repo, node.digest)) === 'push') {
+          await this.ensureChildrenAndBlobs(run, repo, node, tally);
+          throwIfAborted(run.req.signal, `pushing manifest ${node.digest} to ${repoName(repo)}`);
+          await run.exec.putManifest(repo, node.digest, { mediaType: node.raw.mediaType, bytes: node.raw.bytes }, this.call(run));
         }
-        await this.ensureChildrenAndBlobs(run, repo, node, tally);
-        throwIfAborted(run.req.signal, `pushing manifest ${node.digest} to ${repoName(repo)}`);
-        if (!run.dryRun) await repo.putManifest(node.digest, { mediaType: node.raw.mediaType, bytes: node.raw.bytes }, this.call(run));
-        this.recordManifest(run, repo, node);
+        run.exec.presence.recordImage(repo, node);
       })();
       run.manifestMemo.set(key, p);
     }
@@ -359,7 +357,8 @@ export class CopyEngine {
     let p = run.blobMemo.get(key);
     if (!p) {
       // Single flight per (target registry, blob), taken before a transfer slot so that a waiter
-      // never holds a slot the holder needs.
+      // never holds a slot the holder needs. The plan is made inside it: a blob another target
+      // of this registry just received is then a mount candidate.
       p = this.blobFlight.run(`${repo.blobStore}@${desc.digest}`, () =>
         this.blobSlots.run((slot) => this.transferBlob(run, repo, desc, imageDigest, slot)),
       );
@@ -372,75 +371,12 @@ export class CopyEngine {
     throwIfAborted(run.req.signal, `copying blob ${desc.digest} to ${repoName(repo)}`);
     // Waiting for a registry (Retry-After, request budget) gives the transfer slot up meanwhile.
     const call = this.call(run, slot);
-    // Present only at the descriptor's size: zot's deduplicated storage can answer 200 with a
-    // 0-byte stub (project-zot/zot#4427), which a manifest PUT would then find wanting.
-    if ((await repo.headBlob(desc.digest, call)) === desc.size) {
-      if (run.dryRun) this.plan(run, repo, desc.digest);
-      else this.locations.recordBlob(repo.blobStore, repo.repository, desc.digest);
+    const plan = await run.planner.blob(repo, desc, imageDigest, call);
+    if (plan.kind === 'exists') {
+      run.exec.presence.recordBlob(repo, desc.digest);
       return 'exists';
     }
-    const { from: mountFrom, provisional } = this.mountCandidates(run, repo, desc.digest, imageDigest);
-    if (run.dryRun) {
-      this.plan(run, repo, desc.digest);
-      return mountFrom.length > 0 ? 'mount' : 'upload';
-    }
-    const source = run.req.source;
-    const open = async (offset: number): Promise<BlobReader> => {
-      const r = await source.getBlob(desc.digest, offset, call);
-      return { size: r.size, stream: this.counting(run, desc.digest, r) };
-    };
-    if (repo.capabilities.mount === 'yes') {
-      // A store sure to mount what it holds is asked to, candidate by candidate, before uploading.
-      for (const from of mountFrom) {
-        if (await repo.mountBlob(desc, from, call)) {
-          this.locations.recordBlob(repo.blobStore, repo.repository, desc.digest);
-          return 'mount';
-        }
-      }
-      await repo.putBlob(desc, open, call);
-      this.locations.recordBlob(repo.blobStore, repo.repository, desc.digest);
-      return 'upload';
-    }
-    // A registry learns whether it mounts by trying: putBlob tries the candidates and uploads in
-    // the session a refused mount opened, one request less than a mount and then an upload.
-    const res = await repo.putBlob(desc, open, {
-      ...call,
-      mountFrom,
-      provisionalMountFrom: provisional,
-      onMountRefused: (from) => {
-        // A blob this engine just uploaded there, not mounted: the registry wants a manifest first.
-        if (provisional.includes(from)) this.mountsNeedManifest.add(repo.blobStore);
-      },
-    });
-    this.locations.recordBlob(repo.blobStore, repo.repository, desc.digest);
-    return res.transfer;
-  }
-
-  /**
-   * Candidates may be other tenants' repositories: a mount is the registry's access decision.
-   * Repositories where a pushed manifest names the blob come first; `provisional` are those where
-   * it was only uploaded (left out where the registry is known to refuse those).
-   */
-  private mountCandidates(run: CopyRun, repo: Repository, digest: string, imageDigest: string): { from: string[]; provisional: string[] } {
-    const source = run.req.source;
-    // A store that declares it cannot mount is not asked to.
-    if (repo.capabilities.mount === 'no') return { from: [], provisional: [] };
-    const known = this.locations.candidates(repo.blobStore, digest, { imageDigests: [imageDigest, run.sourceDigest] });
-    const list = run.dryRun ? [...(run.planned.get(`${repo.blobStore}@${digest}`) ?? []), ...known] : known;
-    if (source.blobStore === repo.blobStore && !list.includes(source.repository)) list.push(source.repository);
-    const unique = [...new Set(list)].filter((r) => r !== repo.repository);
-    if (run.dryRun) return { from: unique.slice(0, this.maxMountCandidates), provisional: [] };
-    const referenced = unique.filter((r) => this.locations.isReferenced(repo.blobStore, r, digest));
-    const provisional = this.mountsNeedManifest.has(repo.blobStore) ? [] : unique.filter((r) => !referenced.includes(r));
-    const from = [...referenced, ...provisional].slice(0, this.maxMountCandidates);
-    return { from, provisional: provisional.filter((r) => from.includes(r)) };
-  }
-
-  private plan(run: CopyRun, repo: Repository, digest: string): void {
-    const key = `${repo.blobStore}@${digest}`;
-    const list = run.planned.get(key) ?? [];
-    if (!list.includes(repo.repository)) list.unshift(repo.repository);
-    run.planned.set(key, list);
+    return run.exec.transferBlob(repo, desc, plan, call);
   }
 
   /** Counts bytes read from the source for progress, without changing the stream. */
@@ -521,7 +457,7 @@ export class CopyEngine {
   private learnReferrersApi(registry: string, has: boolean): void {
     if (this.referrersApi.get(registry) === has) return;
     this.referrersApi.set(registry, has);
-    this.metrics?.setCapability(registry, 'referrers_api', has);
+    this.observer?.setCapability(registry, 'referrers_api', has);
   }
 
   /**
@@ -585,18 +521,17 @@ export class CopyEngine {
       if (await this.tryCopyReferrer(run, repo, d, tally, warnings)) copied.push(d);
     }
     throwIfAborted(run.req.signal, `writing ${repoName(repo)}:${tag}`);
-    if (run.dryRun) return;
     if (existing) {
       const merge = mergeFallbackIndex(existing, copied);
       if (!merge) return;
       const bytes = new TextEncoder().encode(JSON.stringify(merge.json));
-      await repo.putManifest(tag, { mediaType: merge.json.mediaType ?? MediaType.OciIndex, bytes }, call);
+      await run.exec.putManifest(repo, tag, { mediaType: merge.json.mediaType ?? MediaType.OciIndex, bytes }, call);
     } else if (copied.length === plan.descriptors.length) {
-      await repo.putManifest(tag, { mediaType: desired.mediaType, bytes: desired.bytes }, call);
+      await run.exec.putManifest(repo, tag, { mediaType: desired.mediaType, bytes: desired.bytes }, call);
     } else if (copied.length > 0) {
       // Some were refused: list only what is there (a registry may reject an index naming missing manifests).
       const index = buildFallbackIndex(copied);
-      await repo.putManifest(tag, { mediaType: index.mediaType, bytes: index.bytes }, call);
+      await run.exec.putManifest(repo, tag, { mediaType: index.mediaType, bytes: index.bytes }, call);
     }
   }
 
@@ -622,7 +557,7 @@ export class CopyEngine {
       const node = await this.reader.tree(run.req.source, srcDigest, call);
       await this.ensureManifest(run, repo, node, tally);
       throwIfAborted(run.req.signal, `tagging ${repoName(repo)}:${tag}`);
-      if (!run.dryRun) await repo.putManifest(tag, { mediaType: node.raw.mediaType, bytes: node.raw.bytes }, call);
+      await run.exec.putManifest(repo, tag, { mediaType: node.raw.mediaType, bytes: node.raw.bytes }, call);
     } catch (e) {
       if (!refusedByTarget(e)) throw e;
       warnings.push(`${repoName(repo)}:${tag} not copied: ${describeError(e)}`);

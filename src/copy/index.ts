@@ -3,3 +3,5 @@ export { CopyEngine, type CopyEngineOptions, type CopyImageRequest, type CopyIma
 export { BlobLocations, type BlobLocationsOptions } from './blob-locations.js';
 export { fallbackTag, cosignTags } from './referrers.js';
 export * from './actions.js';
+export type { TargetReport } from './report.js';
+export type { CopyObserver, LearnedCapability } from './observer.js';

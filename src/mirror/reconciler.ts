@@ -4,9 +4,12 @@
  * docker config) and store the returned status their own way.
  */
 import type { CredentialProvider } from '../oci/credentials.js';
-import type { TargetAction } from '../copy/actions.js';
+import type { TargetReport } from '../copy/report.js';
 import type { CloudProvider, ImageMirror, ImageMirrorStatus, SecretRef } from './types.js';
 import type { ImageMirrorPolicy } from './policy.js';
+
+/** The copy engine's per target tag result: importers of this module keep finding it here. */
+export type { TargetReport } from '../copy/report.js';
 
 /** Thrown by a credentials resolver when a Secret is missing or of the wrong type (status reason CredentialsNotFound). */
 export { CredentialsNotFoundError } from '../oci/credentials.js';
@@ -51,24 +54,6 @@ export interface ReconcileContext {
   policies?: readonly ImageMirrorPolicy[];
   /** Deny namespaces no policy names (otherwise they are unrestricted). */
   requirePolicy?: boolean;
-}
-
-export interface TargetReport {
-  reference: string;
-  digest: string;
-  action: TargetAction;
-  bytesCopied: number;
-  bytesSaved: number;
-  blobs: { exists: number; mount: number; upload: number };
-  message?: string;
-  /** For action Failed: the OciError code (or another short code) behind `message`. */
-  errorCode?: string;
-  /**
-   * Something the tag's sync could not do that does not make the tag wrong, e.g. a referrer the
-   * target refused (registries that accept only listed artifact types). Shown on the row and as a
-   * Warning event; the tag still counts as in sync.
-   */
-  warning?: string;
 }
 
 export type ReconcileOutcome =
