@@ -3,6 +3,14 @@
  * Resolves the source selection with one tags/list and one HEAD per selected tag (shared with the
  * other mirrors reading that source with the same credentials, see SharedReads), then hands each
  * image to the copy engine; turns what happened into kstatus conditions and per-target rows.
+ *
+ * Ownership and prune: every target tag the mirror writes (Copied or Retagged; a tag already in
+ * place is not counted as written) is recorded in status.owned, per target repository. A target
+ * removed from the spec has its record forgotten, not its tags deleted: the mirror no longer
+ * speaks for that repository. With `prune: true`, recorded tags the selection no longer takes are
+ * deleted (prune.ts), only after every selected tag synced (a failed copy keeps what the target
+ * has), never while the selection is empty (a source that lists nothing is an error, not an
+ * order to empty the target), and never a tag another mirror now claims (forgotten instead).
  */
 import { CopyEngine } from '../copy/engine.js';
 import { BlobLocations } from '../copy/blob-locations.js';
@@ -27,10 +35,12 @@ import { resyncIntervalMs } from './interval.js';
 import { TargetClaims, claimKey } from './claims.js';
 import { checkPolicy } from './policy.js';
 import { SharedReads, type SharedReadsOptions } from './shared-reads.js';
+import { ownedByRepository, ownedList, pruneReport, pruneTags } from './prune.js';
 import { removeCondition, setCondition } from './conditions.js';
 import {
   ConditionType,
   Reason,
+  OWNED_TAGS_CAP,
   TARGET_ROWS_CAP,
   isCloudRef,
   mirrorKey,
@@ -39,6 +49,7 @@ import {
   type CredentialsRef,
   type ImageMirror,
   type ImageMirrorStatus,
+  type OwnedTags,
   type TargetStatus,
 } from './types.js';
 import {
@@ -166,6 +177,8 @@ export function createReconciler(o: ReconcilerOptions = {}): MirrorReconciler {
     const started = performance.now();
     const prev: ImageMirrorStatus = raw.status ?? {};
     const generation = raw.metadata?.generation;
+    /** The ownership record once this reconcile may have written: kept by every result after that. */
+    let ownedNow: OwnedTags[] | undefined;
     const finish = (
       outcome: ReconcileOutcome,
       reason: string,
@@ -175,7 +188,8 @@ export function createReconciler(o: ReconcilerOptions = {}): MirrorReconciler {
       requeueAfterMs?: number,
     ): ReconcileResult => {
       o.metrics?.syncDuration.observe((performance.now() - started) / 1000);
-      return { outcome, reason, message, status: statusFor(prev, outcome, reason, message, generation, now, { ...handled(raw), ...extra }), targets, requeueAfterMs };
+      const owned = ownedNow === undefined ? {} : { owned: ownedNow };
+      return { outcome, reason, message, status: statusFor(prev, outcome, reason, message, generation, now, { ...handled(raw), ...owned, ...extra }), targets, requeueAfterMs };
     };
 
     const v = validateMirror(raw);
@@ -251,9 +265,29 @@ export function createReconciler(o: ReconcilerOptions = {}): MirrorReconciler {
       // Past the deadline (or shutting down) while selecting: claim nothing, write nothing.
       return finish('retry', Reason.RegistryError, 'interrupted by shutdown before any target was synced');
     }
+    // Ownership per canonical target repository; a target gone from the spec is forgotten.
+    const repoKey = (r: Repository): string => `${r.registry}/${r.repository}`;
+    const previouslyOwned = ownedByRepository(prev.owned ?? ownedFromRows(prev));
+    const owned = new Map<string, Set<string>>();
+    for (const t of targets) owned.set(repoKey(t.repository), new Set(previouslyOwned.get(repoKey(t.repository))));
+    if (!ctx.dryRun) ownedNow = ownedList(owned);
+    let ownedFull = false;
+    const recordWritten = (repository: string, tag: string): void => {
+      const tags = owned.get(repository);
+      if (!tags || tags.has(tag)) return;
+      // Past the cap a written tag goes unrecorded: it is never pruned, which is the safe side.
+      if (tags.size >= OWNED_TAGS_CAP) {
+        ownedFull = true;
+        return;
+      }
+      tags.add(tag);
+    };
+
     // One tag, one owner: claim every selected target tag before the first write. A tag another
     // mirror owns is left out of the copy and reported instead. A dry run only looks.
     const wanted = new Set<string>();
+    /** Target reference → where it is recorded when written. */
+    const written = new Map<string, { repository: string; tag: string }>();
     const ownerOf = new Map<string, string>();
     const plans = images.map((image) =>
       targets.map((t) => {
@@ -262,6 +296,7 @@ export function createReconciler(o: ReconcilerOptions = {}): MirrorReconciler {
         for (const tag of targetTags(spec.source, t.spec, image.name)) {
           const reference = `${t.repository.registry}/${t.repository.repository}:${tag}`;
           wanted.add(reference);
+          written.set(reference, { repository: repoKey(t.repository), tag });
           const owner = ctx.dryRun ? claims.owner(reference) ?? key : claims.claim(reference, key, m.metadata.creationTimestamp);
           if (owner === key) tags.push(tag);
           else {
@@ -306,8 +341,48 @@ export function createReconciler(o: ReconcilerOptions = {}): MirrorReconciler {
         });
         streamed += result.targets.reduce((n, t) => n + t.bytesCopied, 0);
         reports.push(...result.targets);
+        if (!ctx.dryRun) {
+          for (const r of result.targets) {
+            const w = written.get(r.reference);
+            if (w && (r.action === TargetAction.Copied || r.action === TargetAction.Retagged)) recordWritten(w.repository, w.tag);
+          }
+          ownedNow = ownedList(owned);
+        }
       }
       for (const p of plan) for (const b of p.blocked) reports.push(claimedReport(b.reference, digest, b.owner));
+    }
+    if (ownedFull) mlog.warn('ownership record full: tags written past the cap are not recorded and never pruned', { cap: OWNED_TAGS_CAP });
+
+    // Prune what left the selection, once everything selected is in place (see the header).
+    const pruneRows: TargetReport[] = [];
+    if (!ctx.signal?.aborted && !reports.some((r) => r.action === TargetAction.Failed)) {
+      for (const t of targets) {
+        const rk = repoKey(t.repository);
+        const tags = owned.get(rk);
+        if (!tags) continue;
+        const left = [...tags].filter((tag) => !wanted.has(`${rk}:${tag}`)).sort();
+        const candidates: string[] = [];
+        for (const tag of left) {
+          const ref = `${rk}:${tag}`;
+          // Another mirror writes it now: not ours to delete, and no longer ours to record.
+          const owner = ctx.dryRun || !t.spec.prune ? claims.owner(ref) ?? key : claims.claim(ref, key, m.metadata.creationTimestamp);
+          if (owner !== key) {
+            if (!ctx.dryRun) tags.delete(tag);
+          } else if (t.spec.prune) {
+            candidates.push(tag);
+          }
+        }
+        // Two targets naming one repository prune it once.
+        if (candidates.length === 0 || pruneRows.some((r) => r.reference.startsWith(`${rk}:`))) continue;
+        const results = await pruneTags(t.repository, candidates, { dryRun: ctx.dryRun, signal: ctx.signal });
+        for (const r of results) {
+          if (!ctx.dryRun && (r.outcome === 'Pruned' || r.outcome === 'Gone')) tags.delete(r.tag);
+          const row = pruneReport(`${rk}:${r.tag}`, r);
+          if (row) pruneRows.push(row);
+          if (row && !ctx.dryRun) o.metrics?.countTarget(row.action);
+        }
+      }
+      if (!ctx.dryRun) ownedNow = ownedList(owned);
     }
     // Tags no longer selected are free for other mirrors; an interrupted run keeps what it had.
     if (!ctx.dryRun && !ctx.signal?.aborted) claims.retain(key, wanted);
@@ -315,7 +390,7 @@ export function createReconciler(o: ReconcilerOptions = {}): MirrorReconciler {
       return finish('retry', Reason.RegistryError, 'interrupted by shutdown before any target was synced');
     }
 
-    const rows: TargetStatus[] = reports.map((r) => ({
+    const rows: TargetStatus[] = [...reports, ...pruneRows].map((r) => ({
       reference: r.reference,
       digest: r.digest,
       action: r.action,
@@ -330,6 +405,7 @@ export function createReconciler(o: ReconcilerOptions = {}): MirrorReconciler {
       targets: rows.slice(0, TARGET_ROWS_CAP),
       targetsOmitted: Math.max(0, rows.length - TARGET_ROWS_CAP),
       summary: `${inSync}/${reports.length} in sync`,
+      ...(ownedNow === undefined ? {} : { owned: ownedNow }),
       bytes: ctx.dryRun
         ? prev.bytes ?? { copied: 0, saved: 0 }
         : { copied: (prev.bytes?.copied ?? 0) + copied, saved: (prev.bytes?.saved ?? 0) + saved },
@@ -343,7 +419,7 @@ export function createReconciler(o: ReconcilerOptions = {}): MirrorReconciler {
       const reason = first.errorCode === 'UNAUTHORIZED' || first.errorCode === 'DENIED' ? Reason.AuthFailed : Reason.RegistryError;
       const more = failed.length > 1 ? ` (and ${failed.length - 1} more)` : '';
       mlog.warn('targets failed', { failed: failed.length });
-      return finish('retry', reason, `${first.reference}: ${first.message ?? 'failed'}${more}`, extra, reports);
+      return finish('retry', reason, `${first.reference}: ${first.message ?? 'failed'}${more}`, extra, [...reports, ...pruneRows]);
     }
     if (claimed.length > 0) {
       // Retried, not stalled: the mirror takes the tag over once its owner lets go of it.
@@ -354,7 +430,7 @@ export function createReconciler(o: ReconcilerOptions = {}): MirrorReconciler {
         Reason.TargetClaimed,
         `target tag ${first.reference} is owned by ImageMirror ${ownerOf.get(first.reference) ?? '(another mirror)'}, which writes it already; not written here (one tag, one owner)${more}`,
         extra,
-        reports,
+        [...reports, ...pruneRows],
       );
     }
     if (conflicts.length > 0) {
@@ -369,14 +445,14 @@ export function createReconciler(o: ReconcilerOptions = {}): MirrorReconciler {
           ? `${immutable.reference}: ${immutable.message ?? 'the registry refuses to move this tag (immutable)'}${conflicts.length > 1 ? ` (and ${conflicts.length - 1} more)` : ''}`
           : `${refs.slice(0, 3).join(', ')}${more} already ${refs.length === 1 ? 'points to another image' : 'point to other images'} and overwrite is false`,
         extra,
-        reports,
+        [...reports, ...pruneRows],
       );
     }
     const images1 = images.length === 1 ? '1 image' : `${images.length} images`;
     const tags = `${reports.length} target tag${reports.length === 1 ? '' : 's'}`;
     // A dry run wrote nothing: it says what a real run would do, never that anything is in sync.
-    const message = ctx.dryRun ? `dry run: ${images1}, ${tags}: ${wouldDo(reports)}` : `${images1}, ${tags} in sync`;
-    return finish('synced', Reason.Synced, message, { ...extra, lastSyncTime: now.toISOString() }, reports, intervalMs);
+    const message = ctx.dryRun ? `dry run: ${images1}, ${tags}: ${wouldDo([...reports, ...pruneRows])}` : `${images1}, ${tags} in sync${pruneSummary(pruneRows)}`;
+    return finish('synced', Reason.Synced, message, { ...extra, lastSyncTime: now.toISOString() }, [...reports, ...pruneRows], intervalMs);
   }
 
   function retryResult(mirror: ImageMirror, ctx: ReconcileContext, message: string): ReconcileResult {
@@ -409,7 +485,9 @@ export function createReconciler(o: ReconcilerOptions = {}): MirrorReconciler {
       if (ready?.reason === Reason.Forbidden) return;
       const key = mirrorKey(mirror);
       for (const row of mirror.status?.targets ?? []) {
+        // Rows of tags not written (failed, conflicting) or no longer selected (prune's) claim nothing.
         if (row.action === TargetAction.Failed || row.action === TargetAction.Conflict) continue;
+        if (row.action === TargetAction.Pruned || row.action === TargetAction.NotPruned) continue;
         const ref = claimKey(row.reference);
         if (ref) claims.seed(ref, key, mirror.metadata.creationTimestamp);
       }
@@ -489,7 +567,36 @@ function wouldDo(reports: readonly TargetReport[]): string {
   if (count(TargetAction.Copied) > 0) parts.push(`would copy ${count(TargetAction.Copied)}`);
   if (count(TargetAction.Retagged) > 0) parts.push(`would retag ${count(TargetAction.Retagged)}`);
   if (count(TargetAction.UpToDate) > 0) parts.push(`${count(TargetAction.UpToDate)} up to date`);
+  if (count(TargetAction.Pruned) > 0) parts.push(`would prune ${count(TargetAction.Pruned)}`);
   return parts.length > 0 ? parts.join(', ') : 'nothing to do';
+}
+
+/** `; 2 tags pruned; 1 not pruned: <why>` (empty when prune did nothing). */
+function pruneSummary(rows: readonly TargetReport[]): string {
+  const pruned = rows.filter((r) => r.action === TargetAction.Pruned).length;
+  const not = rows.filter((r) => r.action === TargetAction.NotPruned);
+  let s = pruned > 0 ? `; ${pruned} tag${pruned === 1 ? '' : 's'} pruned` : '';
+  if (not.length > 0) s += `; ${not.length} not pruned (${not[0]!.reference}: ${not[0]!.message ?? 'refused'})`;
+  return s;
+}
+
+/**
+ * The ownership record of a status written before status.owned existed: the tags its rows say it
+ * copied or retagged (rows are capped, so this may be fewer than it wrote; never more).
+ */
+function ownedFromRows(prev: ImageMirrorStatus): OwnedTags[] {
+  const byRepo = new Map<string, Set<string>>();
+  for (const row of prev.targets ?? []) {
+    if (row.action !== TargetAction.Copied && row.action !== TargetAction.Retagged) continue;
+    const ref = claimKey(row.reference);
+    const at = ref?.lastIndexOf(':') ?? -1;
+    if (ref === undefined || at < 0) continue;
+    const repo = ref.slice(0, at);
+    let tags = byRepo.get(repo);
+    if (!tags) byRepo.set(repo, (tags = new Set()));
+    tags.add(ref.slice(at + 1));
+  }
+  return ownedList(byRepo);
 }
 
 function refPart(reference: string): { tag?: string; digest?: string } {

@@ -116,6 +116,8 @@ export const DRY_RUN_ACTIONS = {
   [TargetAction.UpToDate]: TargetAction.UpToDate,
   [TargetAction.Conflict]: 'WouldConflict',
   [TargetAction.Failed]: TargetAction.Failed,
+  [TargetAction.Pruned]: 'WouldPrune',
+  [TargetAction.NotPruned]: TargetAction.NotPruned,
 } as const satisfies Record<TargetAction, string>;
 export type ReportedAction = TargetAction | (typeof DRY_RUN_ACTIONS)[TargetAction];
 

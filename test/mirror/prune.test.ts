@@ -1,0 +1,195 @@
+/**
+ * targets[].prune against the real docker-registry (distribution 2.8.2): it has no tag deletion
+ * (a DELETE of a tag answers 400 DIGEST_INVALID), so prune deletes the manifest by digest when no
+ * other tag holds it, and reports NotPruned otherwise; with storage.delete.enabled false every
+ * DELETE answers 405 UNSUPPORTED. Ownership lives in status.owned, carried from one reconcile to
+ * the next as a front end would store it.
+ */
+import assert from 'node:assert/strict';
+import { RegistryClient } from '../../src/oci/registry.js';
+import type { Repository } from '../../src/oci/content.js';
+import { createReconciler, type MirrorReconciler } from '../../src/mirror/reconcile.js';
+import type { ReconcileContext, ReconcileResult } from '../../src/mirror/reconciler.js';
+import type { ImageMirror, ImageMirrorSpec, ImageMirrorStatus } from '../../src/mirror/types.js';
+import { startRegistry, type TestRegistry } from '../support/registry.js';
+import { buildImage, buildIndex, pushImage, pushIndex } from '../support/images.js';
+
+// fresh: every reconcile sees the tags just pushed (not a listing shared a moment ago).
+const ctx: ReconcileContext = { credentials: async () => ({ get: async () => undefined }), fresh: true };
+
+function mirror(name: string, spec: ImageMirrorSpec, status?: ImageMirrorStatus): ImageMirror {
+  return { apiVersion: 'imagemirror.dev/v1alpha1', kind: 'ImageMirror', metadata: { name, namespace: 'team-a', generation: 1 }, spec, ...(status ? { status } : {}) };
+}
+
+function rows(r: ReconcileResult): Array<[string, string]> {
+  return r.targets.map((t) => [t.reference.slice(t.reference.lastIndexOf(':') + 1), t.action]);
+}
+
+describe('prune (real registry)', function () {
+  this.timeout(60_000);
+  let reg: TestRegistry;
+  let noDelete: TestRegistry;
+  let client: RegistryClient;
+  let noDeleteClient: RegistryClient;
+  let reconciler: MirrorReconciler;
+
+  before(async () => {
+    [reg, noDelete] = await Promise.all([startRegistry(), startRegistry({ deleteEnabled: false })]);
+    client = new RegistryClient(reg.host);
+    noDeleteClient = new RegistryClient(noDelete.host);
+  });
+  beforeEach(() => {
+    reconciler = createReconciler();
+  });
+  afterEach(async () => reconciler.close());
+  after(async () => {
+    await Promise.all([client.close(), noDeleteClient.close()]);
+    await Promise.all([reg.stop(), noDelete.stop()]);
+  });
+
+  async function tags(repo: Repository): Promise<string[]> {
+    return (await repo.listTags()).sort();
+  }
+
+  it('deletes exactly the tags it wrote that left the selection; a foreign tag and a tag that was already there survive; the dry run lists them first', async () => {
+    const src = client.repository('p1/src');
+    const dst = client.repository('p1/dst');
+    for (const t of ['1.0', '1.1']) await pushImage(src, buildImage({ layers: [256] }), t);
+    const img12 = await pushImage(src, buildImage({ layers: [256] }), '1.2');
+    // On the target before the mirror ran: a foreign tag, and 1.2 with the source's content (so
+    // the mirror finds it up to date and did not write it).
+    await pushImage(dst, buildImage({ layers: [300] }), 'foreign-0.9');
+    await pushImage(dst, img12, '1.2');
+    const spec: ImageMirrorSpec = { source: { repository: `${reg.host}/p1/src`, tagPattern: '^1\\.', latest: 2 }, targets: [{ repository: `${reg.host}/p1/dst`, prune: true }] };
+
+    const first = await reconciler.reconcile(mirror('m', spec), ctx);
+    assert.equal(first.outcome, 'synced', first.message);
+    assert.deepEqual(rows(first), [['1.2', 'UpToDate'], ['1.1', 'Copied']]);
+    assert.deepEqual(first.status.owned, [{ repository: `${reg.host}/p1/dst`, tags: ['1.1'] }], 'only what it wrote is recorded');
+
+    for (const t of ['1.3', '1.4']) await pushImage(src, buildImage({ layers: [256] }), t);
+    // Now 1.3 and 1.4 are selected: 1.1 (written) and 1.2 (already there) left the selection.
+    const dry = await reconciler.reconcile(mirror('m', spec, first.status), { ...ctx, dryRun: true });
+    assert.equal(dry.outcome, 'synced', dry.message);
+    const wouldPrune = dry.targets.filter((t) => t.action === 'Pruned');
+    assert.deepEqual(wouldPrune.map((t) => [t.reference, t.message]), [[`${reg.host}/p1/dst:1.1`, 'would prune: left the selection']]);
+    assert.match(dry.message, /would prune 1/);
+    assert.deepEqual(await tags(dst), ['1.1', '1.2', 'foreign-0.9'], 'the dry run deleted nothing');
+
+    const second = await reconciler.reconcile(mirror('m', spec, first.status), ctx);
+    assert.equal(second.outcome, 'synced', second.message);
+    assert.deepEqual(rows(second), [['1.4', 'Copied'], ['1.3', 'Copied'], ['1.1', 'Pruned']]);
+    assert.match(second.message, /; 1 tag pruned$/);
+    assert.deepEqual(await tags(dst), ['1.2', '1.3', '1.4', 'foreign-0.9']);
+    assert.deepEqual(second.status.owned, [{ repository: `${reg.host}/p1/dst`, tags: ['1.3', '1.4'] }]);
+    assert.equal(second.status.targets?.find((t) => t.action === 'Pruned')?.reference, `${reg.host}/p1/dst:1.1`);
+
+    // Nothing left to prune: a no-op.
+    const third = await reconciler.reconcile(mirror('m', spec, second.status), ctx);
+    assert.deepEqual(rows(third), [['1.4', 'UpToDate'], ['1.3', 'UpToDate']]);
+    assert.deepEqual(third.status.owned, second.status.owned);
+  });
+
+  it('NotPruned when another tag points at the manifest, or at an index holding it (no tag deletion here); the tag stays recorded', async () => {
+    const src = client.repository('p2/src');
+    const dst = client.repository('p2/dst');
+    const idx = await pushIndex(src, buildIndex({ layers: [128] }), 'multi');
+    const amd64 = idx.children[0]!;
+    await src.putManifest('amd64', { mediaType: amd64.mediaType, bytes: amd64.bytes });
+    await pushImage(src, buildImage({ layers: [128] }), 'solo');
+    const spec = (tagsSel: string[]): ImageMirrorSpec => ({ source: { repository: `${reg.host}/p2/src`, tags: tagsSel }, targets: [{ repository: `${reg.host}/p2/dst`, prune: true }] });
+
+    const first = await reconciler.reconcile(mirror('m2', spec(['amd64', 'solo'])), ctx);
+    assert.equal(first.outcome, 'synced', first.message);
+    // Someone else tags the same image, and pushes an index holding the amd64 child.
+    const solo = await dst.getManifest('solo');
+    await dst.putManifest('pinned', solo);
+    await pushIndex(dst, idx, 'someone-elses-multi');
+
+    const second = await reconciler.reconcile(mirror('m2', spec(['multi']), first.status), ctx);
+    assert.equal(second.outcome, 'synced', second.message);
+    const by = Object.fromEntries(second.targets.map((t) => [t.reference.slice(t.reference.lastIndexOf(':') + 1), t]));
+    assert.equal(by.amd64?.action, 'NotPruned');
+    assert.match(by.amd64?.message ?? '', /no tag deletion and tag (multi|someone-elses-multi) \(an index holding it\) points at the same manifest/);
+    assert.equal(by.solo?.action, 'NotPruned');
+    assert.match(by.solo?.message ?? '', /no tag deletion and tag pinned points at the same manifest/);
+    assert.match(second.message, /; 2 not pruned \(/);
+    assert.deepEqual(await tags(dst), ['amd64', 'multi', 'pinned', 'solo', 'someone-elses-multi'], 'nothing deleted');
+    assert.deepEqual(second.status.owned, [{ repository: `${reg.host}/p2/dst`, tags: ['amd64', 'multi', 'solo'] }], 'kept to try again');
+  });
+
+  it('a registry that allows no deletion (405 UNSUPPORTED): NotPruned, one line, and the mirror stays Ready', async () => {
+    const src = noDeleteClient.repository('p3/src');
+    const dst = noDeleteClient.repository('p3/dst');
+    for (const t of ['a', 'b']) await pushImage(src, buildImage({ layers: [64] }), t);
+    const spec = (t: string): ImageMirrorSpec => ({ source: { repository: `${noDelete.host}/p3/src`, tags: [t] }, targets: [{ repository: `${noDelete.host}/p3/dst`, prune: true }] });
+    const first = await reconciler.reconcile(mirror('m3', spec('a')), ctx);
+    const second = await reconciler.reconcile(mirror('m3', spec('b'), first.status), ctx);
+    assert.equal(second.outcome, 'synced', second.message);
+    const row = second.targets.find((t) => t.action === 'NotPruned');
+    assert.equal(row?.reference, `${noDelete.host}/p3/dst:a`);
+    assert.equal(row?.message, 'this registry does not allow deletion (405 UNSUPPORTED; distribution: storage.delete.enabled: true)');
+    assert.deepEqual(await tags(dst), ['a', 'b']);
+  });
+
+  it('without prune the record is kept, so turning prune on later deletes what left the selection meanwhile', async () => {
+    const src = client.repository('p4/src');
+    const dst = client.repository('p4/dst');
+    for (const t of ['x', 'y']) await pushImage(src, buildImage({ layers: [64] }), t);
+    const spec = (t: string, prune: boolean): ImageMirrorSpec => ({ source: { repository: `${reg.host}/p4/src`, tags: [t] }, targets: [{ repository: `${reg.host}/p4/dst`, prune }] });
+    const first = await reconciler.reconcile(mirror('m4', spec('x', false)), ctx);
+    const second = await reconciler.reconcile(mirror('m4', spec('y', false), first.status), ctx);
+    assert.deepEqual(rows(second), [['y', 'Copied']]);
+    assert.deepEqual(await tags(dst), ['x', 'y']);
+    assert.deepEqual(second.status.owned?.[0]?.tags, ['x', 'y']);
+    const third = await reconciler.reconcile(mirror('m4', spec('y', true), second.status), ctx);
+    assert.deepEqual(rows(third), [['y', 'UpToDate'], ['x', 'Pruned']]);
+    assert.deepEqual(await tags(dst), ['y']);
+  });
+
+  it('a target removed from the spec is forgotten, not pruned: its tags stay and the record drops them', async () => {
+    const src = client.repository('p5/src');
+    await pushImage(src, buildImage({ layers: [64] }), 'v1');
+    const a = `${reg.host}/p5/a`;
+    const b = `${reg.host}/p5/b`;
+    const first = await reconciler.reconcile(mirror('m5', { source: { repository: `${reg.host}/p5/src`, tags: ['v1'] }, targets: [{ repository: a, prune: true }, { repository: b, prune: true }] }), ctx);
+    assert.deepEqual(first.status.owned?.map((o) => o.repository), [a, b]);
+    const second = await reconciler.reconcile(mirror('m5', { source: { repository: `${reg.host}/p5/src`, tags: ['v1'] }, targets: [{ repository: a, prune: true }] }, first.status), ctx);
+    assert.equal(second.outcome, 'synced', second.message);
+    assert.deepEqual(rows(second), [['v1', 'UpToDate']]);
+    assert.deepEqual(second.status.owned, [{ repository: a, tags: ['v1'] }]);
+    assert.deepEqual(await tags(client.repository('p5/b')), ['v1']);
+  });
+
+  it('a tag it wrote that another mirror now writes is not touched, and leaves its record', async () => {
+    const src = client.repository('p6/src');
+    const dst = client.repository('p6/dst');
+    for (const t of ['shared', 'own']) await pushImage(src, buildImage({ layers: [64] }), t);
+    const one = (sel: string[], prune: boolean, status?: ImageMirrorStatus) =>
+      mirror('first', { source: { repository: `${reg.host}/p6/src`, tags: sel }, targets: [{ repository: `${reg.host}/p6/dst`, prune }] }, status);
+    const a1 = await reconciler.reconcile(one(['shared', 'own'], false), ctx);
+    assert.deepEqual(a1.status.owned?.[0]?.tags, ['own', 'shared']);
+    // `first` lets go of `shared` (no prune yet); `second` takes it over.
+    const a2 = await reconciler.reconcile(one(['own'], false, a1.status), ctx);
+    const b = await reconciler.reconcile(mirror('second', { source: { repository: `${reg.host}/p6/src`, tags: ['shared'] }, targets: [{ repository: `${reg.host}/p6/dst` }] }), ctx);
+    assert.equal(b.outcome, 'synced', b.message);
+    const a3 = await reconciler.reconcile(one(['own'], true, a2.status), ctx);
+    assert.equal(a3.outcome, 'synced', a3.message);
+    assert.deepEqual(rows(a3), [['own', 'UpToDate']], 'no prune row for a tag another mirror owns');
+    assert.deepEqual(a3.status.owned?.[0]?.tags, ['own']);
+    assert.deepEqual(await tags(dst), ['own', 'shared']);
+  });
+
+  it('a listed tag missing at the source: SourceNotFound, and nothing is pruned', async () => {
+    const src = client.repository('p7/src');
+    const dst = client.repository('p7/dst');
+    await pushImage(src, buildImage({ layers: [64] }), 'old');
+    const spec = (t: string[]): ImageMirrorSpec => ({ source: { repository: `${reg.host}/p7/src`, tags: t }, targets: [{ repository: `${reg.host}/p7/dst`, prune: true }] });
+    const first = await reconciler.reconcile(mirror('m7', spec(['old'])), ctx);
+    assert.equal(first.outcome, 'synced', first.message);
+    const second = await reconciler.reconcile(mirror('m7', spec(['new']), first.status), ctx);
+    assert.equal(second.reason, 'SourceNotFound');
+    assert.deepEqual(await tags(dst), ['old']);
+    assert.deepEqual(second.status.owned, first.status.owned);
+  });
+});
