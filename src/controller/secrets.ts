@@ -41,6 +41,29 @@ export function apiSecretLookup(kc: KubeConfig): SecretLookup {
   };
 }
 
+/**
+ * ReconcileContext.secretValue for the controller: one data key of a Secret of any type (the keys
+ * and trusted roots `spec.verify` names are Opaque Secrets, outside the dockerconfigjson cache),
+ * read with one GET per call. Throws CredentialsNotFoundError naming secret and key, never a value.
+ */
+export function apiSecretValue(kc: KubeConfig): (namespace: string, secretName: string, key: string) => Promise<string> {
+  const core = kc.makeApiClient(CoreV1Api);
+  return async (namespace, name, key) => {
+    const what = `secret ${namespace}/${name}`;
+    let data: Record<string, string> | undefined;
+    try {
+      data = (await core.readNamespacedSecret({ name, namespace })).data;
+    } catch (err) {
+      if (err instanceof ApiException && err.code === 404) throw new CredentialsNotFoundError(`${what} not found`);
+      if (err instanceof ApiException && err.code === 403) throw new CredentialsNotFoundError(`${what} cannot be read: forbidden`);
+      throw err;
+    }
+    const b64 = data?.[key];
+    if (b64 === undefined) throw new CredentialsNotFoundError(`${what} has no key ${key}`);
+    return Buffer.from(b64, 'base64').toString('utf8');
+  };
+}
+
 /** Secret names a mirror references (source and every target). */
 export function referencedSecrets(m: Pick<ImageMirror, 'spec'>): string[] {
   const names = new Set<string>();

@@ -37,3 +37,26 @@ export function fileCredentials(secrets: SecretDoc[], dockerConfig: DockerConfig
     return dockerConfigSecretCredentials(secret, fallback);
   };
 }
+
+/**
+ * ReconcileContext.secretValue in file modes: one key of a Secret document of any type in the spec
+ * files (same namespace rule as credentials; `stringData` wins over `data`, as the API server merges
+ * them). No --docker-config fallback: a verification key has no stand-in. Throws
+ * CredentialsNotFoundError naming secret and key, never a value.
+ */
+export function fileSecretValue(secrets: SecretDoc[]) {
+  return async (namespace: string, secretName: string, key: string): Promise<string> => {
+    const what = `secret ${namespace}/${secretName}`;
+    const secret = findSecret(secrets, namespace, secretName);
+    if (!secret) throw new CredentialsNotFoundError(`${what} not found in the spec files`);
+    const text = secret.stringData?.[key];
+    if (text !== undefined) return text;
+    const b64 = secret.data?.[key];
+    if (b64 === undefined) throw new CredentialsNotFoundError(`${what} has no key ${key} in data or stringData (${secret.source})`);
+    const compact = b64.replace(/\s+/g, '');
+    if (!/^[A-Za-z0-9+/]*={0,2}$/.test(compact) || compact.length % 4 === 1) {
+      throw new CredentialsNotFoundError(`${what}: data.${key} is not valid base64 (use stringData for plain text) (${secret.source})`);
+    }
+    return Buffer.from(compact, 'base64').toString('utf8');
+  };
+}

@@ -44,6 +44,9 @@ export interface SecretDoc {
   type: string;
   /** Decoded `.dockerconfigjson`; only for type kubernetes.io/dockerconfigjson with valid JSON. */
   dockerConfigJson?: string;
+  /** String values of `data` (base64, as written) and `stringData`, any type; read by key on demand. */
+  data?: Record<string, string>;
+  stringData?: Record<string, string>;
   /** `file:line` where the document (or List item) starts. */
   source: string;
 }
@@ -174,6 +177,12 @@ function readSecret(doc: Obj, source: string, errors: SpecFileError[]): SecretDo
   const namespace = typeof meta.namespace === 'string' && meta.namespace !== '' ? meta.namespace : 'default';
   const type = typeof doc.type === 'string' && doc.type !== '' ? doc.type : 'Opaque';
   const secret: SecretDoc = { namespace, name, type, source };
+  const strings = (v: unknown): Record<string, string> | undefined =>
+    isObj(v) ? Object.fromEntries(Object.entries(v).filter((e): e is [string, string] => typeof e[1] === 'string')) : undefined;
+  const dataValues = strings(doc.data);
+  const stringDataValues = strings(doc.stringData);
+  if (dataValues) secret.data = dataValues;
+  if (stringDataValues) secret.stringData = stringDataValues;
   if (type !== DOCKER_CONFIG_JSON_TYPE) return secret;
 
   const what = `Secret ${namespace}/${name}`;

@@ -60,7 +60,7 @@ describe('loadSpecFiles', () => {
     assert.ok(v.ok, JSON.stringify(v));
     assert.equal(v.mirror.metadata.name, 'web');
     assert.deepEqual(r.secrets, [
-      { namespace: 'team-a', name: 'pull', type: 'kubernetes.io/dockerconfigjson', dockerConfigJson: DOCKER_CONFIG, source: `${f}:${lineOf(text, 'apiVersion: v1')}` },
+      { namespace: 'team-a', name: 'pull', type: 'kubernetes.io/dockerconfigjson', dockerConfigJson: DOCKER_CONFIG, data: { '.dockerconfigjson': b64(DOCKER_CONFIG) }, source: `${f}:${lineOf(text, 'apiVersion: v1')}` },
     ]);
   });
 
@@ -139,7 +139,7 @@ describe('loadSpecFiles', () => {
     assert.deepEqual(r.errors, []);
     assert.equal(findSecret(r.secrets, 'default', 'plain')?.dockerConfigJson, DOCKER_CONFIG);
     assert.equal(findSecret(r.secrets, 'ns', 'both')?.dockerConfigJson, DOCKER_CONFIG);
-    assert.deepEqual(findSecret(r.secrets, 'ns', 'opaque'), { namespace: 'ns', name: 'opaque', type: 'Opaque', source: `${f}:${lineOf(text, 'apiVersion: v1', 2)}` });
+    assert.deepEqual(findSecret(r.secrets, 'ns', 'opaque'), { namespace: 'ns', name: 'opaque', type: 'Opaque', data: { '.dockerconfigjson': b64(DOCKER_CONFIG) }, source: `${f}:${lineOf(text, 'apiVersion: v1', 2)}` });
     assert.equal(findSecret(r.secrets, 'ns', 'legacy')?.type, 'kubernetes.io/dockercfg');
     assert.equal(findSecret(r.secrets, 'ns', 'legacy')?.dockerConfigJson, undefined);
     assert.equal(findSecret(r.secrets, 'default', 'wrapped')?.dockerConfigJson, DOCKER_CONFIG);
