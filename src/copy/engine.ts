@@ -1,7 +1,8 @@
 /**
  * The copy engine: for every target tag of one source image, the cheapest correct
  * step — up to date (HEAD), manifest-only retag, or copy (children before parents, blobs before
- * the manifest naming them; per blob: exists → mount → upload). Nothing is tagged until all it
+ * the manifest naming them; per blob: exists → mount → upload, with no HEAD before a mount from a
+ * repository whose manifest names the blob, since its answer says whether the blob is there). Nothing is tagged until all it
  * references is present; manifests are pushed as the exact bytes fetched.
  *
  * Every step is decided by the planner (plan.ts: reads only) and carried out by an executor
@@ -32,6 +33,7 @@ import { OciError, describeError, isNotFound, isOciError } from '../oci/errors.j
 import { MAX_REFERRERS_PER_SUBJECT } from '../oci/listing.js';
 import { MediaType } from '../oci/media-types.js';
 import { looksLikeDigest, requireDigest } from '../oci/names.js';
+import { MOUNT_REPROBE_MS } from '../oci/upload.js';
 import { TargetAction, type BlobAction } from './actions.js';
 import { TargetTally, failure } from './accounting.js';
 import { BlobLocations } from './blob-locations.js';
@@ -150,6 +152,11 @@ export class CopyEngine {
    * uploaded to.
    */
   private readonly mountsNeedManifest = new Set<string>();
+  /**
+   * Learned per registry: when it last uploaded instead of mounting from a repository whose
+   * manifest names the blob. Until MOUNT_REPROBE_MS later, blobs get a HEAD before the mount again.
+   */
+  private readonly mountDeclinedAt = new Map<string, number>();
 
   constructor(o: CopyEngineOptions = {}) {
     this.observer = o.metrics;
@@ -188,6 +195,7 @@ export class CopyEngine {
           source: req.source,
           counting: (digest, r) => this.counting(run, digest, r),
           onMountsNeedManifest: (blobStore) => this.mountsNeedManifest.add(blobStore),
+          onMountDeclined: (blobStore) => this.mountDeclinedAt.set(blobStore, Date.now()),
         });
     const planner = new Planner({
       source: req.source,
@@ -196,6 +204,7 @@ export class CopyEngine {
       presence: exec.presence,
       maxMountCandidates: this.maxMountCandidates,
       mountsNeedManifest: (blobStore) => this.mountsNeedManifest.has(blobStore),
+      mountsDependable: (blobStore) => this.mountsDependable(blobStore),
       call: () => this.call(run),
     });
     const run: CopyRun = { req, sourceDigest, planner, exec, blobMemo: new Map(), manifestMemo: new Map(), progressBytes: 0, sourceHeads: new Map() };
@@ -234,6 +243,15 @@ export class CopyEngine {
       });
     }
     return head.digest;
+  }
+
+  private mountsDependable(blobStore: string): boolean {
+    const at = this.mountDeclinedAt.get(blobStore);
+    if (at === undefined) return true;
+    // The same window after which the registry client itself tries mounting again.
+    if (Date.now() - at < MOUNT_REPROBE_MS) return false;
+    this.mountDeclinedAt.delete(blobStore);
+    return true;
   }
 
   /** Per-call options of a run's registry requests. */

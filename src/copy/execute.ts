@@ -28,6 +28,8 @@ export interface LiveExecutorOptions {
   counting(digest: string, r: BlobReader): BlobReader['stream'];
   /** A mount was refused from a repository this engine had just uploaded the blob to. */
   onMountsNeedManifest(blobStore: string): void;
+  /** A blob with a referenced mount candidate was uploaded instead: the store did not mount. */
+  onMountDeclined(blobStore: string): void;
 }
 
 export class LiveExecutor implements Executor {
@@ -46,6 +48,7 @@ export class LiveExecutor implements Executor {
   async transferBlob(repo: Repository, desc: Descriptor, plan: Exclude<BlobPlan, { kind: 'exists' }>, call: CallOptions): Promise<BlobAction> {
     const action = await this.transfer(repo, desc, plan, call);
     this.presence.recordBlob(repo, desc.digest);
+    if (action === 'upload' && plan.kind === 'mount' && plan.from.length > plan.provisional.length) this.o.onMountDeclined(repo.blobStore);
     return action;
   }
 
