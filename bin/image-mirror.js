@@ -1,10 +1,15 @@
 #!/usr/bin/env node
-// In a checkout (src/ present, dev dependencies installed) run the TypeScript sources through tsx,
-// so a stale build is never used. Installed from the npm tarball or in the container image there is
-// no src/ and no tsx: run the bundle that `npm run build` (prepack) wrote to dist/.
+// Which code runs:
+//  - installed from the npm tarball or in the container image (no src/): the bundle in dist/, which
+//    `npm run build` (prepack) wrote;
+//  - a checkout: the bundle npm's `prepare` wrote (`scripts/build.mjs --checkout`, on npm ci and
+//    npm install) while every file it was built from is unchanged — it starts in a fraction of the
+//    time transpiling the sources takes — else the TypeScript sources through tsx, so a stale
+//    bundle is never used. Without tsx (a checkout installed with --omit=dev) the bundle it has.
 import { existsSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { dirname, join } from 'node:path';
+import { checkoutBundleIsCurrent } from './current-bundle.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const sources = join(root, 'src', 'main.ts');
@@ -20,10 +25,10 @@ async function tsxLoader() {
   }
 }
 
-const tsx = existsSync(sources) ? await tsxLoader() : undefined;
+const tsx = existsSync(sources) && !checkoutBundleIsCurrent(root) ? await tsxLoader() : undefined;
 if (tsx) {
   tsx.register();
   await import(pathToFileURL(sources).href);
 } else {
-  await import(pathToFileURL(join(root, 'dist', 'main.js')).href);
+  await import(pathToFileURL(bundle).href);
 }

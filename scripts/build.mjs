@@ -1,14 +1,41 @@
 // Production build: one ESM bundle (plus a lazily loaded chunk for the controller command, which
 // alone needs @kubernetes/client-node). Bundling halves start-up time (~0.23 s → ~0.12 s), which a
-// CLI run from CI pipelines pays on every invocation. Usage: node scripts/build.mjs [OUTDIR]
-import { build } from 'esbuild';
+// CLI run from CI pipelines pays on every invocation.
+//
+//   node scripts/build.mjs [OUTDIR]              the packaged bundle: version and commit written in
+//   node scripts/build.mjs --checkout [OUTDIR]   npm's `prepare` (npm ci / npm install in a checkout):
+//       version and commit are read live, as from the sources, and bin/image-mirror.js runs it only
+//       while every input is exactly as it was built from (OUTDIR/build-info.json)
 import { execFileSync } from 'node:child_process';
-import { readFile, rm } from 'node:fs/promises';
+import { readdirSync, statSync } from 'node:fs';
+import { readFile, rm, writeFile } from 'node:fs/promises';
+import { join, relative, sep } from 'node:path';
 
 /** What src/auth imports lazily, when a mirror uses that cloud provider. */
 const CLOUD_SDKS = ['@aws-sdk/client-ecr', '@aws-sdk/client-ecr-public', '@aws-sdk/credential-providers', '@azure/identity', 'google-auth-library'];
 
-const outdir = process.argv[2] ?? 'dist';
+/** Written beside the bundle; bin/current-bundle.js reads it (the same name there). */
+const BUILD_INFO = 'build-info.json';
+
+const args = process.argv.slice(2);
+const checkout = args.includes('--checkout');
+const outdir = args.find((a) => !a.startsWith('--')) ?? 'dist';
+
+if (checkout && ['pack', 'publish'].includes(process.env.npm_command ?? '')) {
+  // npm runs `prepare` after `prepack` when packing: the packaged bundle prepack wrote stays.
+  process.exit(0);
+}
+
+let build;
+try {
+  ({ build } = await import('esbuild'));
+} catch (e) {
+  if (!checkout || e?.code !== 'ERR_MODULE_NOT_FOUND') throw e;
+  // An install without dev dependencies: no bundle for the checkout, the CLI runs as before.
+  process.stderr.write('build: esbuild is not installed (--omit=dev); no checkout bundle written\n');
+  process.exit(0);
+}
+
 const { version } = JSON.parse(await readFile('package.json', 'utf8'));
 
 /**
@@ -26,8 +53,32 @@ function commit() {
   }
 }
 
+/**
+ * [path, mtime in whole ms, size] of `path`, relative to the project with `/` separators. Whole
+ * milliseconds: what a restore (utimes, tar, cp -p) can put back exactly.
+ */
+function stamp(path) {
+  const s = statSync(path);
+  return [path.split(sep).join('/'), Math.floor(s.mtimeMs), s.size];
+}
+
+/** Every file and directory under `dir` (a directory's mtime changes when an entry is added or removed). */
+function walk(dir, out = []) {
+  out.push(stamp(dir));
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) walk(p, out);
+    else out.push(stamp(p));
+  }
+  return out;
+}
+
+// Taken before building: a source edited while esbuild runs then no longer matches, and the
+// bundle counts as stale rather than passing for the edited source.
+const sources = checkout ? walk('src') : [];
+
 await rm(outdir, { recursive: true, force: true });
-await build({
+const result = await build({
   entryPoints: ['src/main.ts'],
   bundle: true,
   splitting: true,
@@ -42,7 +93,18 @@ await build({
   // CommonJS dependencies (winston, …) call require(); ESM chunks get one from createRequire.
   banner: { js: "import { createRequire as __imcCreateRequire } from 'node:module'; const require = __imcCreateRequire(import.meta.url);" },
   // Read by src/version.ts: a tarball or an image has no .git and no package.json at a known place.
-  define: { __IMAGE_MIRROR_VERSION__: JSON.stringify(version), __IMAGE_MIRROR_COMMIT__: JSON.stringify(commit()) },
+  // A checkout bundle leaves them out, so src/version.ts asks package.json and git as the sources do
+  // (a commit written in would be wrong after the next `git commit`).
+  define: checkout ? {} : { __IMAGE_MIRROR_VERSION__: JSON.stringify(version), __IMAGE_MIRROR_COMMIT__: JSON.stringify(commit()) },
   sourcemap: true,
+  metafile: checkout,
   logLevel: 'warning',
 });
+
+if (checkout) {
+  // Dependencies bundled in (node_modules/…), and what decides how they are bundled.
+  // (Names esbuild gives to inputs that are not files, such as `<stdin>` or `(disabled):…`, are left out.)
+  const others = Object.keys(result.metafile.inputs).filter((p) => !p.startsWith('src/') && !/^[<(]/.test(p));
+  const inputs = [...sources, ...[...others, 'package.json', relative('.', 'scripts/build.mjs')].map(stamp)];
+  await writeFile(join(outdir, BUILD_INFO), JSON.stringify({ checkout: true, inputs }) + '\n');
+}
