@@ -49,8 +49,6 @@ export const MAX_BUNDLE_BYTES = 4 * 1024 * 1024;
 /** Distinct problems spelled out in a reason; the rest are counted, so the reason stays one short line. */
 export const MAX_REASON_PARTS = 4;
 
-type Verdict = { ok: true; by: string } | { ok: false; reason: string };
-
 function decodeSignature(b64: string): Buffer | undefined {
   const compact = b64.replace(/\s+/g, '');
   if (compact === '' || !/^[A-Za-z0-9+/]*={0,2}$/.test(compact)) return undefined;
@@ -84,8 +82,10 @@ export async function verifyImage(repo: Repository, digest: string, material: Ve
   let keyless: typeof import('./keyless.js') | undefined;
   let manifestBytes: Buffer | undefined;
 
-  const checkKeySignature = async (c: Extract<Candidate, { kind: 'key' }>): Promise<Verdict> => {
-    if (material.keys.length === 0) return { ok: false, reason: 'cosign key signature, and no keys to check it with' };
+  const checkKeySignature = async (c: Extract<Candidate, { kind: 'key' }>): Promise<VerifyOutcome> => {
+    if (material.keys.length === 0) {
+      return { ok: false, reason: c.certificate ? 'keyless cosign signature without a Sigstore bundle (only bundles are verified keyless)' : 'cosign signature, and no keys to check it with' };
+    }
     const sig = decodeSignature(c.signature);
     if (!sig) return { ok: false, reason: 'signature annotation is not base64' };
     const payload = await readSmallBlob(repo, c.payload, MAX_PAYLOAD_BYTES, 'signature payload', call);
@@ -97,7 +97,7 @@ export async function verifyImage(repo: Repository, digest: string, material: Ve
     return { ok: true, by: `key ${by.name}` };
   };
 
-  const checkBundle = async (c: Extract<Candidate, { kind: 'bundle' }>): Promise<Verdict> => {
+  const checkBundle = async (c: Extract<Candidate, { kind: 'bundle' }>): Promise<VerifyOutcome> => {
     if (material.keyless.length === 0) return { ok: false, reason: 'Sigstore bundle, and no keyless identities to check it with' };
     keyless ??= await import('./keyless.js');
     if (!identities) {

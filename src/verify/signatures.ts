@@ -13,6 +13,8 @@ import { MediaType } from '../oci/media-types.js';
 
 /** The layer annotation holding a cosign signature (base64) of that layer's payload. */
 export const COSIGN_SIGNATURE_ANNOTATION = 'dev.cosignproject.cosign/signature';
+/** The layer annotation with the signing certificate of a keyless cosign signature in its older format. */
+export const COSIGN_CERTIFICATE_ANNOTATION = 'dev.sigstore.cosign/certificate';
 /** artifactType of cosign signatures pushed as referrers (OCI 1.1 mode). */
 export const COSIGN_SIGNATURE_ARTIFACT = 'application/vnd.dev.cosign.artifact.sig.v1+json';
 /** Prefix of the Sigstore bundle media types (`…bundle+json;version=0.1`, `…bundle.v0.3+json`). */
@@ -27,8 +29,11 @@ export const MAX_SIGNATURE_MANIFESTS = 16;
 export const MAX_SIGNATURES_EXAMINED = 32;
 
 export type Candidate =
-  /** A cosign simple-signing layer: `payload` is the blob, `signature` the annotation's base64. */
-  | { kind: 'key'; payload: Descriptor; signature: string }
+  /**
+   * A cosign simple-signing layer: `payload` is the blob, `signature` the annotation's base64;
+   * `certificate` when cosign signed it keyless without a bundle (its older format).
+   */
+  | { kind: 'key'; payload: Descriptor; signature: string; certificate: boolean }
   /** A Sigstore bundle, the blob `bundle`. */
   | { kind: 'bundle'; bundle: Descriptor }
   /** A signature manifest that cannot be read as one (counted, so it is named in the reason). */
@@ -47,7 +52,7 @@ function candidatesOf(json: ManifestJson): Candidate[] {
   const out: Candidate[] = [];
   for (const layer of json.layers ?? []) {
     const sig = layer.annotations?.[COSIGN_SIGNATURE_ANNOTATION];
-    if (typeof sig === 'string') out.push({ kind: 'key', payload: layer, signature: sig });
+    if (typeof sig === 'string') out.push({ kind: 'key', payload: layer, signature: sig, certificate: layer.annotations?.[COSIGN_CERTIFICATE_ANNOTATION] !== undefined });
     else if (isBundleType(layer.mediaType)) out.push({ kind: 'bundle', bundle: layer });
   }
   return out;

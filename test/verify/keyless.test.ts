@@ -156,6 +156,20 @@ describe('verifyImage with Sigstore bundles (keyless, offline)', function () {
     });
   });
 
+  it('says a key signature needs keys, and that keyless .sig signatures without a bundle are not verified', async () => {
+    const repo = client.repository(repoName());
+    const img = await pushImage(repo, buildImage({ layers: [64] }), 'v1');
+    const key = makeKey('ecdsa-p256');
+    const plain = signatureLayer(simpleSigningPayload(img.digest), key);
+    const old = signatureLayer(simpleSigningPayload(img.digest, 'registry.example/other'), key);
+    old.blob.descriptor.annotations = { ...old.blob.descriptor.annotations, 'dev.sigstore.cosign/certificate': '-----BEGIN CERTIFICATE-----\n…' };
+    await pushSigTag(repo, img.digest, [plain, old]);
+    assert.deepEqual(await verifyImage(repo, img.digest, keyless(identity())), {
+      ok: false,
+      reason: 'cosign signature, and no keys to check it with; keyless cosign signature without a Sigstore bundle (only bundles are verified keyless)',
+    });
+  });
+
   it(`does not read a bundle larger than ${MAX_BUNDLE_BYTES} bytes`, async () => {
     const { repo, img } = await signedImage(async () => Buffer.alloc(MAX_BUNDLE_BYTES + 1, 0x20));
     assert.deepEqual(await verifyImage(repo, img.digest, keyless(identity())), {
