@@ -1,8 +1,8 @@
 /**
  * The one way to a Repository from a reference: the reference's form picks the backend.
- * `oci:<path>` (skopeo's form) names an OCI image layout directory; `oci-archive:<path>` is
- * recognised and refused until that backend exists; everything else is a registry repository
- * `[host[:port]/]path`.
+ * `oci:<path>` (skopeo's form) names an OCI image layout directory; `oci-archive:<path>` the same
+ * layout as a tar file, and `oci-archive:<path>#<repository>` one repository of a bundle holding
+ * several (see src/backends/archive); everything else is a registry repository `[host[:port]/]path`.
  *
  * A layout reference names a repository, so it has no tag: `oci:PATH`. skopeo's image form
  * `oci:PATH:TAG` ends the path at its first `:` (see splitLayoutImage), so a layout path never
@@ -12,8 +12,9 @@
 import type { Repository } from '../oci/content.js';
 import type { CredentialProvider } from '../oci/credentials.js';
 import { OciError } from '../oci/errors.js';
-import { quote } from '../oci/names.js';
+import { isValidRepository, quote } from '../oci/names.js';
 import { parseRepository } from '../oci/reference.js';
+import { openArchive } from './archive/index.js';
 import { openLayout } from './layout/index.js';
 import type { RegistryPool } from './registry/pool.js';
 
@@ -46,7 +47,8 @@ export interface OpenOptions {
 export async function openRepository(reference: string, credentials: CredentialProvider, options: OpenOptions): Promise<Repository> {
   const kind = backendOf(reference);
   if (kind === 'oci-archive') {
-    throw new OciError({ code: 'UNSUPPORTED', message: `${quote(reference)}: OCI image archives (oci-archive:) are not supported yet; use an OCI image layout (oci:) or a registry repository` });
+    const { path, scope } = archiveOf(reference);
+    return openArchive(path, scope);
   }
   if (kind === 'oci-layout') return openLayout(layoutPathOf(reference));
   const ref = parseRepository(reference);
@@ -77,4 +79,22 @@ export function splitLayoutImage(reference: string): { repository: string; tag?:
   const tag = rest.slice(i + 1);
   if (tag === '') return { repository };
   return { repository, tag };
+}
+
+/**
+ * The file and repository of an `oci-archive:PATH[#REPOSITORY]` reference. Like a layout path, an
+ * archive path holds no `:` (skopeo's `oci-archive:PATH:TAG` ends it there).
+ */
+export function archiveOf(reference: string): { path: string; scope?: string } {
+  const rest = reference.slice('oci-archive:'.length);
+  const hash = rest.indexOf('#');
+  const path = hash < 0 ? rest : rest.slice(0, hash);
+  if (path === '') throw new OciError({ code: 'INVALID_REFERENCE', message: `${quote(reference)}: an OCI archive reference needs a path (oci-archive:PATH)` });
+  if (rest.includes(':')) {
+    throw new OciError({ code: 'INVALID_REFERENCE', message: `${quote(reference)}: an archive repository is oci-archive:PATH without a tag, and an archive path cannot contain ':'` });
+  }
+  if (hash < 0) return { path };
+  const scope = rest.slice(hash + 1);
+  if (!isValidRepository(scope)) throw new OciError({ code: 'INVALID_REFERENCE', message: `${quote(reference)}: ${quote(scope)} after '#' is not a repository path` });
+  return { path, scope };
 }

@@ -172,7 +172,7 @@ export function createReconciler(o: ReconcilerOptions = {}): MirrorReconciler {
     }
   }
 
-  async function reconcile(raw: ImageMirror, ctx: ReconcileContext): Promise<ReconcileResult> {
+  async function reconcile(raw: ImageMirror, ctx: ReconcileContext, opened: Repository[] = []): Promise<ReconcileResult> {
     const now = ctx.now?.() ?? new Date();
     const started = performance.now();
     const prev: ImageMirrorStatus = raw.status ?? {};
@@ -228,10 +228,13 @@ export function createReconciler(o: ReconcilerOptions = {}): MirrorReconciler {
       const srcInsecure = spec.source.insecure === true;
       const srcCreds = await sideCredentials(ctx, namespace, spec.source.credentials, spec.source.repository, srcInsecure);
       source = await repositoryFor(spec.source.repository, srcCreds, srcInsecure);
+      opened.push(source);
       for (const t of spec.targets) {
         const insecure = t.insecure === true;
         const creds = await sideCredentials(ctx, namespace, t.credentials, t.repository, insecure);
-        targets.push({ repository: await repositoryFor(t.repository, creds, insecure), spec: t });
+        const repository = await repositoryFor(t.repository, creds, insecure);
+        opened.push(repository);
+        targets.push({ repository, spec: t });
       }
     } catch (e) {
       if (e instanceof CredentialsNotFoundError) return finish('retry', Reason.CredentialsNotFound, e.message);
@@ -467,12 +470,19 @@ export function createReconciler(o: ReconcilerOptions = {}): MirrorReconciler {
   }
 
   async function guarded(mirror: ImageMirror, ctx: ReconcileContext): Promise<ReconcileResult> {
+    const opened: Repository[] = [];
+    let result: ReconcileResult;
     try {
-      return await reconcile(mirror, ctx);
+      result = await reconcile(mirror, ctx, opened);
     } catch (e) {
       // The loop must never crash on one mirror: anything unexpected becomes a retryable RegistryError.
-      return retryResult(mirror, ctx, describeError(e));
+      result = retryResult(mirror, ctx, describeError(e));
     }
+    // Backends that finish on close (an oci-archive target is renamed into place only then): a
+    // close that fails wrote nothing, so the mirror is not in sync.
+    let closeError: string | undefined;
+    for (const r of opened) await r.close?.().catch((e: unknown) => void (closeError ??= describeError(e)));
+    return closeError === undefined || result.outcome === 'retry' ? result : retryResult(mirror, ctx, closeError);
   }
 
   return {

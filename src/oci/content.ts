@@ -176,6 +176,13 @@ export interface Repository {
    * that allows no deletion at all answers 405 UNSUPPORTED. Absent on backends that cannot delete.
    */
   deleteManifest?(reference: string, options?: CallOptions): Promise<void>;
+  /**
+   * Finishes what was written through this object; whoever opened it calls it once, when done.
+   * Backends that finish on close have it: an `oci-archive:` target writes index.json and renames
+   * the archive into place only here, so a run that fails never leaves a partial archive, and a
+   * close that fails means nothing was written.
+   */
+  close?(): Promise<void>;
 }
 
 /** Learned per registry, remembered for the process and exported as a metric. */

@@ -1,7 +1,7 @@
 /**
  * One suite, every backend: the same cases run against the registry backend (a real
- * docker-registry 2.8), the memory backend (with and without the referrers API) and the OCI image
- * layout backend, so the engine can rely on the Repository contract whichever backend serves it.
+ * docker-registry 2.8), the memory backend (with and without the referrers API), the OCI image
+ * layout backend and the OCI archive backend (before it is closed: reads see what was written), so the engine can rely on the Repository contract whichever backend serves it.
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, realpath, rm } from 'node:fs/promises';
@@ -90,9 +90,36 @@ function layoutBackend(): Backend {
   };
 }
 
+function archiveBackend(): Backend {
+  let root = '';
+  const archivePool = new RegistryPool();
+  const opened: Repository[] = [];
+  return {
+    name: 'OCI image archive (oci-archive:)',
+    repo: async (name) => {
+      const r = await openRepository(`oci-archive:${join(root, name.endsWith('.tar') ? name : `${name}.tar`)}`, anonymous, { pool: archivePool });
+      opened.push(r);
+      return r;
+    },
+    expect: { mount: 'yes', referrersApi: 'yes', tagListing: true },
+    referrersApi: true,
+    storePerRepository: true,
+    before: async () => {
+      root = await realpath(await mkdtemp(join(tmpdir(), 'archive-conformance-')));
+    },
+    after: async () => {
+      // Every archive written is finished and renamed into place by its last close.
+      for (const r of opened) await r.close?.();
+      assert.equal(archivePool.size, 0);
+      await archivePool.close();
+      await rm(root, { recursive: true, force: true });
+    },
+  };
+}
+
 const isOci = (code: string) => (e: unknown) => isOciError(e) && e.code === code;
 
-for (const b of [registryBackend, memoryBackend(true), memoryBackend(false), layoutBackend()]) {
+for (const b of [registryBackend, memoryBackend(true), memoryBackend(false), layoutBackend(), archiveBackend()]) {
   describe(`backend conformance: ${b.name}`, function () {
     this.timeout(30_000);
     before(async () => b.before?.());
@@ -225,10 +252,31 @@ describe('openRepository dispatch', () => {
   const pool = new RegistryPool();
   after(() => pool.close());
 
-  it('recognises oci-archive: as an archive form and refuses it as not supported yet', async () => {
-    await assert.rejects(openRepository('oci-archive:/tmp/app.tar', anonymous, { pool }), (e: unknown) => isOciError(e) && e.code === 'UNSUPPORTED' && /not supported yet/.test(e.message) && !e.message.includes('\n'));
-    assert.equal(pool.size, 0);
+  it('opens oci-archive:PATH[#REPOSITORY] as the archive at PATH, without a registry client', async () => {
+    const dir = await realpath(await mkdtemp(join(tmpdir(), 'archive-open-')));
+    try {
+      const r = await openRepository(`oci-archive:${dir}/./app.tar`, anonymous, { pool });
+      const scoped = await openRepository(`oci-archive:${dir}/app.tar#team/web`, anonymous, { pool });
+      assert.equal(r.repository, join(dir, 'app.tar'));
+      assert.equal(scoped.repository, `${join(dir, 'app.tar')}#team/web`);
+      // One file, one blob store.
+      assert.equal(r.blobStore, `oci-archive:${join(dir, 'app.tar')}`);
+      assert.equal(scoped.blobStore, r.blobStore);
+      assert.deepEqual(await r.listTags(), []);
+      await r.close?.();
+      await scoped.close?.();
+      assert.equal(pool.size, 0);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
+
+  for (const ref of ['oci-archive:./app.tar:v1', 'oci-archive:', 'oci-archive:#team/web', 'oci-archive:a.tar#Team//x']) {
+    it(`refuses ${ref} as an archive repository reference`, async () => {
+      await assert.rejects(openRepository(ref, anonymous, { pool }), (e: unknown) => isOciError(e) && e.code === 'INVALID_REFERENCE' && !e.message.includes('\n'));
+      assert.equal(pool.size, 0);
+    });
+  }
 
   it('opens oci:PATH as the layout at PATH (absolute, resolved), without a registry client', async () => {
     const dir = await realpath(await mkdtemp(join(tmpdir(), 'layout-open-')));
