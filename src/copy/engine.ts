@@ -31,7 +31,7 @@ import type { BlobReader, CallOptions, Descriptor, ManifestInfo, ManifestJson, R
 import { checkReferrerList } from '../oci/descriptor.js';
 import { OciError, describeError, isNotFound, isOciError } from '../oci/errors.js';
 import { MAX_REFERRERS_PER_SUBJECT } from '../oci/listing.js';
-import { MediaType } from '../oci/media-types.js';
+import { MediaType, isIndexMediaType } from '../oci/media-types.js';
 import { looksLikeDigest, requireDigest } from '../oci/names.js';
 import { MOUNT_REPROBE_MS } from '../oci/upload.js';
 import { TargetAction, type BlobAction } from './actions.js';
@@ -40,6 +40,7 @@ import { BlobLocations } from './blob-locations.js';
 import { DryRunExecutor, LiveExecutor, type Executor } from './execute.js';
 import type { CopyObserver } from './observer.js';
 import { Planner, type TagPlan } from './plan.js';
+import { configPlatform, filterIndex, formatPlatform, indexPlatforms, parsePlatform, platformMatches } from './platforms.js';
 import type { TargetReport } from './report.js';
 import { ImageReader, ManifestCache, allBlobs, allNodes, parseManifest, type ImageNode } from './image-tree.js';
 import { buildFallbackIndex, cosignTags, fallbackTag, mergeFallbackIndex } from './referrers.js';
@@ -77,13 +78,22 @@ export interface CopyImageRequest {
   overwrite: boolean;
   /** Decide everything (HEADs only), write nothing; reports say what would be done. */
   dryRun?: boolean;
+  /**
+   * `os/arch[/variant]`: from an index, copy only the matching children under a new index holding
+   * exactly them (see platforms.ts for matching, attestations and the bytes). A single-platform
+   * image must match, else copyImage rejects. Unset or empty: the image as it is.
+   */
+  platforms?: readonly string[];
   /** Aborted: no new blob or manifest is started; a tag is never written over missing content. */
   signal?: AbortSignal;
   onProgress?: (p: CopyProgress) => void;
 }
 
 export interface CopyImageResult {
+  /** The source image's digest. */
   sourceDigest: string;
+  /** The digest the target tags are to point at: sourceDigest, or that of the platform-filtered index. */
+  digest: string;
   /** One per target tag, in request order (targets, then their tags). */
   targets: TargetReport[];
 }
@@ -107,6 +117,8 @@ export interface CopyEngineOptions {
 interface CopyRun {
   req: CopyImageRequest;
   sourceDigest: string;
+  /** What target tags point at: sourceDigest, or the platform-filtered index's. */
+  digest: string;
   /** Decides with reads only; the same in a real and a dry run. */
   planner: Planner;
   /** Carries the plan out (writes), or for a dry run records what it would write. */
@@ -117,7 +129,8 @@ interface CopyRun {
   manifestMemo: Map<string, Promise<void>>;
   progressBytes: number;
   tree?: Promise<ImageNode>;
-  referrerPlan?: Promise<ReferrerPlan>;
+  /** Referrers per subject digest. */
+  referrerPlans: Map<string, Promise<ReferrerPlan>>;
   sourceTagList?: Promise<readonly string[]>;
   sourceHeads: Map<string, Promise<string | undefined>>;
 }
@@ -187,6 +200,9 @@ export class CopyEngine {
   async copyImage(req: CopyImageRequest): Promise<CopyImageResult> {
     throwIfAborted(req.signal, `copying ${repoName(req.source)}:${req.reference}`);
     const sourceDigest = await this.resolveSource(req);
+    // With platforms the image to write is decided first: its digest is what target tags must show.
+    const chosen = req.platforms?.length ? await this.choosePlatforms(req, sourceDigest, req.platforms) : undefined;
+    const digest = chosen?.digest ?? sourceDigest;
     const exec: Executor = req.dryRun
       ? new DryRunExecutor(this.locations)
       : new LiveExecutor({
@@ -199,7 +215,7 @@ export class CopyEngine {
         });
     const planner = new Planner({
       source: req.source,
-      digest: sourceDigest,
+      digest,
       overwrite: req.overwrite,
       presence: exec.presence,
       maxMountCandidates: this.maxMountCandidates,
@@ -207,7 +223,19 @@ export class CopyEngine {
       mountsDependable: (blobStore) => this.mountsDependable(blobStore),
       call: () => this.call(run),
     });
-    const run: CopyRun = { req, sourceDigest, planner, exec, blobMemo: new Map(), manifestMemo: new Map(), progressBytes: 0, sourceHeads: new Map() };
+    const run: CopyRun = {
+      req,
+      sourceDigest,
+      digest,
+      planner,
+      exec,
+      blobMemo: new Map(),
+      manifestMemo: new Map(),
+      progressBytes: 0,
+      referrerPlans: new Map(),
+      sourceHeads: new Map(),
+      ...(chosen ? { tree: Promise.resolve(chosen) } : {}),
+    };
     // On a registry that mounts only referenced blobs, the first repository goes first (blobs and
     // manifest), so the others mount what its manifest now references.
     const leaders = new Map<string, Promise<unknown>>();
@@ -226,7 +254,32 @@ export class CopyEngine {
     );
     const targets = perTarget.flat();
     for (const r of targets) run.exec.observer?.countTarget(r.action);
-    return { sourceDigest, targets };
+    if (digest !== sourceDigest) for (const r of targets) r.sourceDigest = sourceDigest;
+    return { sourceDigest, digest, targets };
+  }
+
+  /**
+   * The image to write for `platforms`: an index's matching children under a new index (the
+   * source index itself when every child matches), or a single-platform image that matches.
+   * Rejects naming what the source holds when nothing matches.
+   */
+  private async choosePlatforms(req: CopyImageRequest, sourceDigest: string, platforms: readonly string[]): Promise<ImageNode> {
+    const where = `${repoName(req.source)}:${req.reference}`;
+    const wanted = platforms.map((p) => parsePlatform(p));
+    const call = req.signal ? { signal: req.signal } : {};
+    const tree = await this.loadTree(req.source, sourceDigest, call);
+    const fail = (detail: string): OciError =>
+      new OciError({ code: 'MANIFEST_UNKNOWN', message: `${where}: ${detail}`, registry: req.source.registry, repository: req.source.repository });
+    if (isIndexMediaType(tree.mediaType) || tree.children.length > 0) {
+      const filtered = filterIndex(tree, wanted);
+      if (!filtered) throw fail(`no child of the index matches platforms ${platforms.join(', ')} (it holds ${indexPlatforms(tree).join(', ') || 'none'})`);
+      // Every child kept: the source's own bytes, digest and signatures stay valid.
+      return filtered.children.length === tree.children.length && filtered.json.manifests?.length === tree.json.manifests?.length ? tree : filtered;
+    }
+    const own = await configPlatform(req.source, tree, call);
+    if (!own) throw fail(`a single-platform image whose config names no platform; platforms ${platforms.join(', ')} cannot be checked`);
+    if (!wanted.some((w) => platformMatches(w, own))) throw fail(`a single-platform image for ${formatPlatform(own)}, not one of platforms ${platforms.join(', ')}`);
+    return tree;
   }
 
   private async resolveSource(req: CopyImageRequest): Promise<string> {
@@ -260,7 +313,7 @@ export class CopyEngine {
   }
 
   private tree(run: CopyRun): Promise<ImageNode> {
-    run.tree ??= this.loadTree(run.req.source, run.sourceDigest, this.call(run));
+    run.tree ??= this.loadTree(run.req.source, run.digest, this.call(run));
     return run.tree;
   }
 
@@ -288,12 +341,12 @@ export class CopyEngine {
         plan = await run.planner.tag(repo, tag, present);
         if (plan.kind === 'up-to-date') {
           present = true;
-          this.locations.recordImage(repo.blobStore, repo.repository, run.sourceDigest);
-          reports.push({ report: tally.report(reference, run.sourceDigest, TargetAction.UpToDate), tally });
+          this.locations.recordImage(repo.blobStore, repo.repository, run.digest);
+          reports.push({ report: tally.report(reference, run.digest, TargetAction.UpToDate), tally });
           continue;
         }
         if (plan.kind === 'conflict') {
-          const msg = `tag points to ${plan.head.digest}, source is ${run.sourceDigest}; overwrite is false`;
+          const msg = `tag points to ${plan.head.digest}, source is ${run.digest}; overwrite is false`;
           reports.push({ report: tally.report(reference, plan.head.digest, TargetAction.Conflict, msg), tally });
           continue;
         }
@@ -304,18 +357,18 @@ export class CopyEngine {
         await run.exec.putManifest(repo, tag, { mediaType: tree.raw.mediaType, bytes: tree.raw.bytes }, call);
         present = true;
         run.exec.presence.recordImage(repo, tree);
-        reports.push({ report: tally.report(reference, run.sourceDigest, ACTION_OF[plan.kind]), tally });
+        reports.push({ report: tally.report(reference, run.digest, ACTION_OF[plan.kind]), tally });
       } catch (e) {
         const head = plan && plan.kind !== 'up-to-date' ? plan.head : undefined;
         if (isOciError(e) && e.code === 'TAG_INVALID' && head) {
           // ECR answers TAG_INVALID for a tag that exists in a repository with immutable tags
           // (aws/containers-roadmap#862): the tag points elsewhere and cannot be moved.
-          const msg = `tag points to ${head.digest}, source is ${run.sourceDigest}; the registry refuses to move it (immutable tags): ${describeError(e)}`;
+          const msg = `tag points to ${head.digest}, source is ${run.digest}; the registry refuses to move it (immutable tags): ${describeError(e)}`;
           reports.push({ report: tally.report(reference, head.digest, TargetAction.Conflict, msg, 'TAG_INVALID'), tally });
           continue;
         }
         const f = failure(e);
-        reports.push({ report: tally.report(reference, run.sourceDigest, TargetAction.Failed, f.message, f.errorCode), tally });
+        reports.push({ report: tally.report(reference, run.digest, TargetAction.Failed, f.message, f.errorCode), tally });
       }
     }
     const carrier = reports.find((r) => r.report.action !== TargetAction.Failed && r.report.action !== TargetAction.Conflict);
@@ -416,9 +469,10 @@ export class CopyEngine {
 
   // ---- referrers ---------------------------------------------------------------------------
 
-  private referrerPlan(run: CopyRun): Promise<ReferrerPlan> {
-    run.referrerPlan ??= this.loadReferrerPlan(run);
-    return run.referrerPlan;
+  private referrerPlan(run: CopyRun, subject: string): Promise<ReferrerPlan> {
+    let p = run.referrerPlans.get(subject);
+    if (!p) run.referrerPlans.set(subject, (p = this.loadReferrerPlan(run, subject)));
+    return p;
   }
 
   private sourceTags(run: CopyRun): Promise<readonly string[]> {
@@ -427,9 +481,8 @@ export class CopyEngine {
     return run.sourceTagList;
   }
 
-  private async loadReferrerPlan(run: CopyRun): Promise<ReferrerPlan> {
+  private async loadReferrerPlan(run: CopyRun, subject: string): Promise<ReferrerPlan> {
     const source = run.req.source;
-    const subject = run.sourceDigest;
     const call = this.call(run);
     const tags = await this.sourceTags(run);
     const plan: ReferrerPlan = { descriptors: [], cosign: cosignTags(subject, tags) };
@@ -483,8 +536,24 @@ export class CopyEngine {
    * target refuses to store is added to `warnings` instead of failing the image's tags.
    */
   private async syncReferrers(run: CopyRun, repo: Repository, tally: TargetTally, warnings: string[]): Promise<void> {
-    const plan = await this.referrerPlan(run);
-    if (plan.descriptors.length > 0) await this.syncReferrerList(run, repo, plan, tally, warnings);
+    if (run.digest === run.sourceDigest) return this.syncReferrersOf(run, repo, run.digest, tally, warnings);
+    // A platform-filtered index: what refers to the source index (signatures of its digest) would
+    // be false of the new one, so it stays behind; what refers to a kept child is still true.
+    const ofIndex = await this.referrerPlan(run, run.sourceDigest);
+    const left = [
+      ...(ofIndex.descriptors.length > 0 ? [`${ofIndex.descriptors.length} referrer${ofIndex.descriptors.length === 1 ? '' : 's'}`] : []),
+      ...(ofIndex.cosign.length > 0 ? [`cosign tag${ofIndex.cosign.length === 1 ? '' : 's'} ${ofIndex.cosign.join(', ')}`] : []),
+    ];
+    if (left.length > 0) {
+      warnings.unshift(`signatures of the source index ${run.sourceDigest} not copied (${left.join('; ')}): they sign the unfiltered index, not the platform-filtered ${run.digest}`);
+    }
+    for (const child of (await this.tree(run)).children) await this.syncReferrersOf(run, repo, child.digest, tally, warnings);
+  }
+
+  /** Copies the referrers and cosign tags of `subject`, a manifest present in `repo`. */
+  private async syncReferrersOf(run: CopyRun, repo: Repository, subject: string, tally: TargetTally, warnings: string[]): Promise<void> {
+    const plan = await this.referrerPlan(run, subject);
+    if (plan.descriptors.length > 0) await this.syncReferrerList(run, repo, subject, plan, tally, warnings);
     for (const tag of plan.cosign) await this.syncCosignTag(run, repo, tag, tally, warnings);
   }
 
@@ -505,8 +574,7 @@ export class CopyEngine {
     }
   }
 
-  private async syncReferrerList(run: CopyRun, repo: Repository, plan: ReferrerPlan, tally: TargetTally, warnings: string[]): Promise<void> {
-    const subject = run.sourceDigest;
+  private async syncReferrerList(run: CopyRun, repo: Repository, subject: string, plan: ReferrerPlan, tally: TargetTally, warnings: string[]): Promise<void> {
     const call = this.call(run);
     if (this.mayAskReferrers(repo)) {
       const listed = await repo.referrers(subject, call);

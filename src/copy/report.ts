@@ -3,7 +3,10 @@ import type { TargetAction } from './actions.js';
 
 export interface TargetReport {
   reference: string;
+  /** What the tag points at (or, for a Conflict, the other image it points at). */
   digest: string;
+  /** The source image's digest, when the digest written differs from it (a platform-filtered index). */
+  sourceDigest?: string;
   action: TargetAction;
   bytesCopied: number;
   bytesSaved: number;
