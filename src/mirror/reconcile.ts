@@ -339,6 +339,7 @@ export function createReconciler(o: ReconcilerOptions = {}): MirrorReconciler {
           referrers: spec.referrers !== false,
           overwrite: spec.overwrite !== false,
           dryRun: ctx.dryRun,
+          ...(spec.source.platforms?.length ? { platforms: spec.source.platforms } : {}),
           signal: ctx.signal,
           onProgress: ctx.onProgress ? (p) => ctx.onProgress!(streamed + p.bytes) : undefined,
         });
@@ -399,6 +400,7 @@ export function createReconciler(o: ReconcilerOptions = {}): MirrorReconciler {
       action: r.action,
       lastSyncTime: now.toISOString(),
       ...(r.message ? { message: r.message } : r.warning ? { message: r.warning } : {}),
+      ...(r.sourceDigest ? { sourceDigest: r.sourceDigest } : {}),
     }));
     const inSync = reports.filter((r) => r.action !== TargetAction.Failed && r.action !== TargetAction.Conflict).length;
     const copied = reports.reduce((n, r) => n + r.bytesCopied, 0);

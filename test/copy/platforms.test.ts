@@ -17,6 +17,8 @@ import type { Descriptor, Platform, Repository } from '../../src/oci/content.js'
 import { sha256Digest } from '../../src/oci/digest.js';
 import { MediaType } from '../../src/oci/media-types.js';
 import { RegistryClient } from '../../src/oci/registry.js';
+import { createReconciler } from '../../src/mirror/reconcile.js';
+import type { ImageMirror } from '../../src/mirror/types.js';
 import { buildImage, buildIndex, fallbackTagOf, pushImage, pushIndex, pushReferrer, type BuiltImage } from '../support/images.js';
 import { startRegistry, type TestRegistry } from '../support/registry.js';
 
@@ -208,6 +210,33 @@ describe('platforms: copying chosen children of an index', function () {
         assert.equal(e.message, `${a.host}/${src.repository}:v1: no child of the index matches platforms linux/s390x (it holds linux/amd64, linux/arm64/v8, linux/ppc64le)`);
         return true;
       });
+    });
+
+    it('through the reconciler: spec.source.platforms reaches the copy, and the status row shows both digests', async () => {
+      const name = uniq('plat-rec/src');
+      const idx = await pushIndex(ca.repository(name), buildIndex(), '1.0');
+      const dstName = uniq('plat-rec/dst');
+      const reconciler = createReconciler();
+      try {
+        const m: ImageMirror = {
+          apiVersion: 'imagemirror.dev/v1alpha1',
+          kind: 'ImageMirror',
+          metadata: { name: 'p', namespace: 'team-a', generation: 1 },
+          spec: { source: { repository: `${a.host}/${name}`, tags: ['1.0'], platforms: ['linux/arm64/v8'] }, targets: [{ repository: `${b.host}/${dstName}` }], referrers: false },
+        };
+        const r = await reconciler.reconcile(m, { credentials: async () => ({ get: async () => undefined }) });
+        assert.equal(r.outcome, 'synced', r.message);
+        const row = r.status.targets?.[0];
+        const written = (await cb.repository(dstName).headManifest('1.0'))?.digest;
+        assert.equal(row?.digest, written);
+        assert.notEqual(written, idx.digest);
+        assert.equal(row?.sourceDigest, idx.digest);
+        assert.deepEqual(r.status.sourceDigests, { '1.0': idx.digest });
+        const json = JSON.parse(Buffer.from((await cb.repository(dstName).getManifest('1.0')).bytes).toString()) as { manifests: Descriptor[] };
+        assert.deepEqual(json.manifests.map((d) => d.digest), [idx.children[1]!.digest]);
+      } finally {
+        await reconciler.close();
+      }
     });
 
     it('a dry run plans the filtered index: its digest, and only the kept blobs', async () => {
