@@ -10,12 +10,9 @@
 import type { Credential, CredentialProvider } from '../oci/credentials.js';
 import { OciError } from '../oci/errors.js';
 
-export type CloudProvider = 'aws' | 'gcp' | 'azure';
-export const CLOUD_PROVIDERS: readonly CloudProvider[] = ['aws', 'gcp', 'azure'];
-
-export function isCloudProvider(v: unknown): v is CloudProvider {
-  return typeof v === 'string' && (CLOUD_PROVIDERS as readonly string[]).includes(v);
-}
+// The provider names are part of the API (credentials.provider), declared in src/api/.
+import { isCloudProvider, type CloudProvider } from '../api/vocabulary.js';
+export { CLOUD_PROVIDERS, isCloudProvider, type CloudProvider } from '../api/vocabulary.js';
 
 /**
  * Renew this long before a credential expires: long enough that a request signed just before

@@ -1,16 +1,6 @@
-/** One vocabulary for status, CLI, JSON and metrics. */
-export const TargetAction = {
-  UpToDate: 'UpToDate',
-  Retagged: 'Retagged',
-  Copied: 'Copied',
-  Conflict: 'Conflict',
-  Failed: 'Failed',
-  /** A target tag prune deleted (in a dry run: would delete). */
-  Pruned: 'Pruned',
-  /** Left the selection but could not be deleted; the row's message says why. */
-  NotPruned: 'NotPruned',
-} as const;
-export type TargetAction = (typeof TargetAction)[keyof typeof TargetAction];
+/** One vocabulary for status, CLI, JSON and metrics: declared with the API (src/api/vocabulary.ts). */
+import type { TargetAction } from '../api/vocabulary.js';
+export { TargetAction } from '../api/vocabulary.js';
 
 /** Metric label value for a target action: `up_to_date`, `retagged`, … */
 export function targetActionLabel(a: TargetAction): string {

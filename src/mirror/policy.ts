@@ -17,44 +17,19 @@
  * backtracking blow-up; patterns are bounded in length and count.
  */
 import { canonicalRegistry, parseRepository } from '../oci/reference.js';
-import { GROUP, VERSION, type ImageMirror } from './types.js';
+import type { ImageMirror } from './types.js';
+import type { ImageMirrorPolicy } from '../api/index.js';
+import { POLICY_LIMITS, POLICY_PATTERNS } from '../api/policy.js';
+import { POLICY_API_VERSION, POLICY_KIND } from '../api/vocabulary.js';
 import { describeValue, get, isObj, type Obj } from './fields.js';
 
-export const POLICY_API_VERSION = `${GROUP}/${VERSION}` as const;
-export const POLICY_KIND = 'ImageMirrorPolicy';
-export const POLICY_PLURAL = 'imagemirrorpolicies';
-
-export interface ImageMirrorPolicy {
-  apiVersion: 'imagemirror.dev/v1alpha1';
-  kind: 'ImageMirrorPolicy';
-  metadata: { name: string };
-  spec: { namespaces: string[]; sources: string[]; targets: string[] };
-}
+export { POLICY_API_VERSION, POLICY_KIND, POLICY_PLURAL } from '../api/vocabulary.js';
+export type { ImageMirrorPolicy, ImageMirrorPolicySpec } from '../api/index.js';
+export { POLICY_LIMITS, POLICY_PATTERNS } from '../api/policy.js';
 
 export type PolicyValidationResult =
   | { ok: true; policy: ImageMirrorPolicy }
   | { ok: false; /** metadata.name, or `<unnamed>` */ name: string; errors: string[] };
-
-/** Bounds shared with crds/imagemirrorpolicy.yaml (test/mirror/policy.test.ts checks they agree). */
-export const POLICY_LIMITS = {
-  /** Namespaces one policy may name. */
-  namespaces: 256,
-  /** Globs per list (sources, targets). */
-  patterns: 64,
-  /** Characters per glob: the canonical repository limit. */
-  patternLength: 255,
-  /** Characters per policy name (DNS-1123 subdomain). */
-  nameLength: 253,
-  /** Characters per namespace (DNS-1123 label). */
-  namespaceLength: 63,
-} as const;
-
-export const POLICY_PATTERNS = {
-  dns1123Subdomain: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$',
-  dns1123Label: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$',
-  /** Characters a canonical repository glob may hold (the registry part may carry `:port` and `[v6]`). */
-  glob: '^[a-z0-9._\\-:\\[\\]/*]+$',
-} as const;
 
 const DNS1123_SUBDOMAIN = new RegExp(POLICY_PATTERNS.dns1123Subdomain);
 const DNS1123_LABEL = new RegExp(POLICY_PATTERNS.dns1123Label);

@@ -540,8 +540,8 @@ describe('CRD crds/imagemirror.yaml', () => {
     });
   });
 
-  describe('lint against src/mirror/types.ts', () => {
-    const program = ts.createSourceFile('types.ts', readFileSync(new URL('../../src/mirror/types.ts', import.meta.url), 'utf8'), ts.ScriptTarget.ES2022);
+  describe('lint against src/api/types.gen.ts', () => {
+    const program = ts.createSourceFile('types.gen.ts', readFileSync(new URL('../../src/api/types.gen.ts', import.meta.url), 'utf8'), ts.ScriptTarget.ES2022);
     /**
      * Fields of an interface, or of a union of interfaces (`type X = A | B`): every member's fields,
      * required when every member requires them (what the schema can say without CEL).
@@ -565,7 +565,7 @@ describe('CRD crds/imagemirror.yaml', () => {
           for (const m of members) for (const k of m.keys()) out.set(k, members.every((x) => x.get(k) === true));
         }
       });
-      assert.ok(found, `interface ${iface} not found in types.ts`);
+      assert.ok(found, `interface ${iface} not found in types.gen.ts`);
       return out;
     }
     const spec = root.properties!.spec!;
