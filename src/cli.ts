@@ -105,8 +105,9 @@ export function buildCli(): Command {
       .option('--docker-config <path>', 'docker config.json with registry credentials')
       .option('--credentials-fallback', 'a credentials.secretName missing from the files (a SealedSecret, an ExternalSecret) uses --docker-config instead of failing')
       .option('--metrics-file <path>', 'write the Prometheus exposition here when done')
+      .option('--status-dir <dir>', 'read and write each mirror\'s status here, as run does (needed by targets[].prune)')
       .option('--concurrency <n>', 'mirrors reconciled at once', positiveInt('--concurrency'), 2),
-  ))).action(async (opts: { filename: string[]; dryRun?: boolean; output: 'text' | 'json'; dockerConfig?: string; credentialsFallback?: boolean; metricsFile?: string; concurrency: number; blobConcurrency: number; registryConnections: number; registryQps?: number; registryQuotaFloor: number; certsDir?: string; requirePolicy?: boolean; reconcileTimeout: string; logLevel: LogLevel; logFormat: LogFormat }) => {
+  ))).action(async (opts: { filename: string[]; dryRun?: boolean; statusDir?: string; output: 'text' | 'json'; dockerConfig?: string; credentialsFallback?: boolean; metricsFile?: string; concurrency: number; blobConcurrency: number; registryConnections: number; registryQps?: number; registryQuotaFloor: number; certsDir?: string; requirePolicy?: boolean; reconcileTimeout: string; logLevel: LogLevel; logFormat: LogFormat }) => {
     const log = createLogger({ level: opts.logLevel === 'info' ? 'warn' : opts.logLevel, format: opts.logFormat });
     const r = await runSync({
       files: opts.filename,
@@ -115,6 +116,7 @@ export function buildCli(): Command {
       dockerConfig: opts.dockerConfig,
       credentialsFallback: opts.credentialsFallback === true,
       metricsFile: opts.metricsFile,
+      statusDir: opts.statusDir,
       concurrency: opts.concurrency,
       blobConcurrency: opts.blobConcurrency,
       registryConnections: opts.registryConnections,

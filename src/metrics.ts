@@ -56,6 +56,8 @@ export class Metrics implements CopyObserver {
   readonly bytesCopied: Counter;
   readonly blobs: Counter<'action'>;
   readonly targetSyncs: Counter<'result'>;
+  /** spec.verify: source images checked, by result (verified, failed). */
+  readonly verifications: Counter<'result'>;
   readonly syncDuration: Histogram;
   readonly registryRequests: Counter<'registry' | 'method' | 'code'>;
   readonly registryCapability: Gauge<'registry' | 'capability'>;
@@ -86,6 +88,12 @@ export class Metrics implements CopyObserver {
     this.targetSyncs = new Counter({
       name: 'imagemirror_target_syncs_total',
       help: 'Target tags synced, by result (up_to_date, retagged, copied, conflict, failed)',
+      labelNames: ['result'],
+      registers,
+    });
+    this.verifications = new Counter({
+      name: 'imagemirror_verifications_total',
+      help: 'Source images checked against spec.verify before anything was written, by result (verified, failed)',
       labelNames: ['result'],
       registers,
     });
@@ -158,6 +166,7 @@ export class Metrics implements CopyObserver {
     // on a counter that never moved has a series to evaluate.
     for (const result of RECONCILE_RESULTS) this.reconciles.inc({ result }, 0);
     for (const a of Object.values(TargetAction)) this.targetSyncs.inc({ result: targetActionLabel(a) }, 0);
+    for (const result of ['verified', 'failed']) this.verifications.inc({ result }, 0);
     for (const action of Object.values(BlobAction)) this.blobs.inc({ action }, 0);
     for (const method of Object.values(SavedMethod)) this.bytesSaved.inc({ method }, 0);
     for (const ready of ['True', 'False', 'Unknown']) this.mirrors.set({ ready }, 0);

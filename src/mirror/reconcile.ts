@@ -4,6 +4,12 @@
  * other mirrors reading that source with the same credentials, see SharedReads), then hands each
  * image to the copy engine; turns what happened into kstatus conditions and per-target rows.
  *
+ * Verification gate (`spec.verify`): before anything is claimed or written, every selected
+ * image's digest is verified against the keys and trusted roots read through ctx.secretValue; one
+ * that does not verify means nothing is written for the mirror (Ready=False, VerificationFailed,
+ * retried: a signature may appear later). A verified (source, digest, key material) is remembered,
+ * so a re-sync re-reads no signatures; another digest or changed keys are checked afresh.
+ *
  * Ownership and prune: every target tag the mirror writes (Copied or Retagged; a tag already in
  * place is not counted as written) is recorded in status.owned, per target repository. A target
  * removed from the spec has its record forgotten, not its tags deleted: the mirror no longer
@@ -12,8 +18,10 @@
  * has), never while the selection is empty (a source that lists nothing is an error, not an
  * order to empty the target), and never a tag another mirror now claims (forgotten instead).
  */
+import { createHash } from 'node:crypto';
 import { CopyEngine } from '../copy/engine.js';
 import { BlobLocations } from '../copy/blob-locations.js';
+import { LruMap } from '../copy/lru.js';
 import { TargetAction } from '../copy/actions.js';
 import type { Metrics } from '../metrics.js';
 import type { Logger } from '../log.js';
@@ -36,10 +44,12 @@ import { TargetClaims, claimKey } from './claims.js';
 import { checkPolicy } from './policy.js';
 import { SharedReads, type SharedReadsOptions } from './shared-reads.js';
 import { ownedByRepository, ownedList, pruneReport, pruneTags } from './prune.js';
+import { verifyImage, type VerifyMaterial, type VerifyOutcome } from '../verify/index.js';
 import { removeCondition, setCondition } from './conditions.js';
 import {
   ConditionType,
   Reason,
+  DEFAULT_TRUSTED_ROOT_KEY,
   OWNED_TAGS_CAP,
   TARGET_ROWS_CAP,
   isCloudRef,
@@ -51,6 +61,7 @@ import {
   type ImageMirrorStatus,
   type OwnedTags,
   type TargetStatus,
+  type VerifySpec,
 } from './types.js';
 import {
   CredentialsNotFoundError,
@@ -113,6 +124,12 @@ export interface MirrorReconciler extends Reconciler {
   close(): Promise<void>;
 }
 
+/**
+ * Verification results kept (one short string each): a mirror re-syncing its images every interval
+ * re-reads no signatures, and new digests or changed keys are checked afresh.
+ */
+const VERIFIED_CACHE_MAX = 10_000;
+
 /** Registry clients kept by one reconciler (least recently used closed beyond it). */
 const CLIENT_CACHE_MAX = CLIENT_POOL_MAX;
 /** Default per-reconcile deadline: long enough for a multi-GiB image on a slow link. */
@@ -129,6 +146,8 @@ export function createReconciler(o: ReconcilerOptions = {}): MirrorReconciler {
   const reconcileTimeoutMs = Math.min(o.reconcileTimeoutMs ?? DEFAULT_RECONCILE_TIMEOUT_MS, MAX_TIMER_MS);
 
   const cloud = new CloudCredentialCache(o.cloud);
+  /** Verified (source identity, digest, key material): a signature once verified is not re-read every interval. */
+  const verified = new LruMap<string, true>(VERIFIED_CACHE_MAX);
   const shared = new SharedReads(o.sharedReads);
   const certsDirs = o.certsDirs ?? DEFAULT_CERTS_DIRS;
   const pool = new RegistryPool({
@@ -264,6 +283,50 @@ export function createReconciler(o: ReconcilerOptions = {}): MirrorReconciler {
       return finish('retry', sourceReason(e), `source ${spec.source.repository}: ${describeError(e)}`);
     }
 
+    // The verification gate: every selected image's digest is resolved and verified before
+    // anything is claimed or written; the copy then writes exactly the digests verified (a tag
+    // moved meanwhile fails the copy's digest check instead of slipping through).
+    const verifiedDigests = new Map<string, string>();
+    if (spec.verify && ((spec.verify.keys?.length ?? 0) > 0 || (spec.verify.keyless?.length ?? 0) > 0)) {
+      let material: VerifyMaterial;
+      try {
+        material = await verifyMaterial(ctx, namespace, spec.verify);
+      } catch (e) {
+        if (e instanceof CredentialsNotFoundError) return finish('retry', Reason.CredentialsNotFound, `spec.verify: ${e.message}`);
+        return finish('retry', Reason.RegistryError, `spec.verify: ${describeError(e)}`);
+      }
+      const materialHash = createHash('sha256').update(JSON.stringify(material)).digest('hex');
+      for (const image of images) {
+        if (ctx.signal?.aborted) break;
+        const where = formatReference({ ...parseRepository(spec.source.repository), ...refPart(image.reference) });
+        let digest: string;
+        try {
+          const head = await shared.headManifest(source, image.reference, { signal: ctx.signal, fresh: ctx.fresh });
+          if (!head) return finish('retry', Reason.SourceNotFound, `source ${where} not found`);
+          digest = head.digest;
+        } catch (e) {
+          return finish('retry', sourceReason(e), `source ${spec.source.repository}: ${describeError(e)}`);
+        }
+        const cacheKey = `${source.identity}@${digest}#${materialHash}`;
+        if (verified.get(cacheKey) === undefined) {
+          let outcome: VerifyOutcome;
+          try {
+            outcome = await verifyImage(source, digest, material, { signal: ctx.signal });
+          } catch (e) {
+            // A registry failure says nothing about the signatures: retried as what it is.
+            return finish('retry', sourceReason(e), `verifying ${where}: ${describeError(e)}`);
+          }
+          o.metrics?.verifications.inc({ result: outcome.ok ? 'verified' : 'failed' });
+          if (!outcome.ok) {
+            mlog.warn('verification failed', { image: where, digest });
+            return finish('retry', Reason.VerificationFailed, `${where} (${digest}) did not verify, nothing was written: ${outcome.reason}`);
+          }
+          verified.set(cacheKey, true);
+        }
+        verifiedDigests.set(image.name, digest);
+      }
+    }
+
     if (ctx.signal?.aborted) {
       // Past the deadline (or shutting down) while selecting: claim nothing, write nothing.
       return finish('retry', Reason.RegistryError, 'interrupted by shutdown before any target was synced');
@@ -318,7 +381,8 @@ export function createReconciler(o: ReconcilerOptions = {}): MirrorReconciler {
       if (ctx.signal?.aborted) break;
       let digest: string;
       try {
-        const head = await shared.headManifest(source, image.reference, { signal: ctx.signal, fresh: ctx.fresh });
+        const checked = verifiedDigests.get(image.name);
+        const head = checked !== undefined ? { digest: checked } : await shared.headManifest(source, image.reference, { signal: ctx.signal, fresh: ctx.fresh });
         if (!head) {
           return finish('retry', Reason.SourceNotFound, `source ${formatReference({ ...parseRepository(spec.source.repository), ...refPart(image.reference) })} not found`);
         }
@@ -636,3 +700,21 @@ function refusedCloudProvider(spec: ImageMirror['spec'], ctx: ReconcileContext):
   }
   return undefined;
 }
+
+/**
+ * The keys and trusted roots `spec.verify` names, read through the front end's secretValue (Secrets
+ * in the mirror's namespace; Secret documents in file modes). Throws CredentialsNotFoundError.
+ */
+async function verifyMaterial(ctx: ReconcileContext, namespace: string, v: VerifySpec): Promise<VerifyMaterial> {
+  const read = ctx.secretValue;
+  if (!read) throw new CredentialsNotFoundError('this front end reads no Secrets for verification keys, so nothing can be verified');
+  const keys: VerifyMaterial['keys'] = [];
+  for (const k of v.keys ?? []) keys.push({ name: `${k.secretName}/${k.key}`, pem: await read(namespace, k.secretName, k.key) });
+  const keyless: VerifyMaterial['keyless'] = [];
+  for (const k of v.keyless ?? []) {
+    const key = k.key ?? DEFAULT_TRUSTED_ROOT_KEY;
+    keyless.push({ name: `${k.trustedRootSecretName}/${key}`, trustedRoot: await read(namespace, k.trustedRootSecretName, key), issuer: k.issuer, subjectRegExp: k.subjectRegExp });
+  }
+  return { keys, keyless };
+}
+

@@ -54,6 +54,12 @@ export interface ReconcileContext {
   policies?: readonly ImageMirrorPolicy[];
   /** Deny namespaces no policy names (otherwise they are unrestricted). */
   requirePolicy?: boolean;
+  /**
+   * One value of a Secret in `namespace` (any type): the keys and trusted roots `spec.verify`
+   * names. Throws CredentialsNotFoundError naming secret and key when absent, never the value.
+   * Unset: a mirror with `spec.verify` cannot be verified here, and writes nothing.
+   */
+  secretValue?(namespace: string, secretName: string, key: string): Promise<string>;
 }
 
 export type ReconcileOutcome =

@@ -24,9 +24,9 @@ import { silentLogger } from '../log.js';
 import { startServer, type ServerHandle, parseListenAddr } from '../server.js';
 import { startPushReceiver, type PushReceiverHandle } from '../runtime/webhook.js';
 import { loadSpecFiles, type SecretDoc } from './spec-files.js';
-import { fileCredentials } from './file-credentials.js';
+import { fileCredentials, fileSecretValue } from './file-credentials.js';
 import { judgeSpecs } from './judge-specs.js';
-import { statusFilePath } from './status-files.js';
+import { readStatusFile, statusFilePath } from './status-files.js';
 import { closeWithin } from './bounded-close.js';
 
 export interface RunOptions {
@@ -150,7 +150,7 @@ export async function startRun(o: RunOptions): Promise<RunHandle> {
       statuses: () => [...entries.values()].map((e) => e.status),
       // Every document, invalid ones included, gets its per-mirror series under its own key.
       keyedStatuses: () => [...entries].map(([k, e]) => [k, e.status] as const),
-      context: (_m, signal) => ({ credentials: credentialsFor(), signal, policies, requirePolicy: o.requirePolicy }),
+      context: (_m, signal) => ({ credentials: credentialsFor(), secretValue: fileSecretValue(secrets), signal, policies, requirePolicy: o.requirePolicy }),
       settle: async (key) => {
         const entry = entries.get(key);
         if (!entry || entry.mirror) return false;
@@ -213,12 +213,16 @@ export async function startRun(o: RunOptions): Promise<RunHandle> {
         continue;
       }
       const generation = (prev?.generation ?? 0) + (prev?.specHash === specHash ? 0 : 1);
+      // A mirror first seen by this process starts from the status an earlier run left (prune's
+      // record of the tags it wrote, and its target-tag claims, survive a restart).
+      const stored = prev || !m.mirror ? undefined : await readStatusFile(statusDir, key).catch((e: unknown) => void log.warn('status file unreadable', { mirror: key, error: describeError(e) }));
+      if (stored && m.mirror) reconciler.seedClaims({ ...m.mirror, status: stored });
       const entry: Entry = {
         mirror: m.mirror ? { ...m.mirror, metadata: { ...m.mirror.metadata, generation } } : undefined,
         source: m.source,
         specHash,
         generation,
-        status: prev?.status ?? {},
+        status: prev?.status ?? stored ?? {},
         error: m.error,
       };
       entries.set(key, entry);

@@ -1,13 +1,16 @@
 /**
- * Where `run` keeps one mirror's status: a file directly inside --status-dir, whatever the key.
+ * Where `run` (and `sync --status-dir`) keep one mirror's status: a file directly inside the
+ * status directory, whatever the key.
  *
  * Keys come from spec files written by many people: `namespace/name` for a mirror whose name is
  * usable, `file#docIndex` for one without. A key is never joined into a path as it is, so no key can
  * name a file elsewhere (`../../etc/x`), a subdirectory, or an over-long file name.
  */
 import { createHash } from 'node:crypto';
+import { readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { PATTERNS } from '../mirror/validate.js';
+import type { ImageMirrorStatus, OwnedTags } from '../mirror/types.js';
 
 const DNS1123_LABEL = new RegExp(PATTERNS.dns1123Label);
 const DNS1123_SUBDOMAIN = new RegExp(PATTERNS.dns1123Subdomain);
@@ -43,4 +46,66 @@ export function statusFilePath(statusDir: string, key: string): string {
   const path = resolve(dir, statusFileName(key));
   if (dirname(path) !== dir) throw new Error(`status file for ${JSON.stringify(key)} would fall outside ${dir}`);
   return path;
+}
+
+/** What one status file holds. */
+export interface StatusDocument {
+  key: string;
+  /** Where the mirror's document starts (`file:line`). */
+  source: string;
+  status: ImageMirrorStatus;
+  /** Set when the document itself is invalid. */
+  error?: string;
+}
+
+/**
+ * Largest status file read back. Ours stay far below it (rows are capped; status.owned holds at
+ * most OWNED_TAGS_CAP tags per target repository); anything bigger was not written by us.
+ */
+export const MAX_STATUS_FILE_BYTES = 16 * 1024 * 1024;
+
+/** Writes the key's status file atomically (a temporary file renamed over it). */
+export async function writeStatusFile(statusDir: string, doc: StatusDocument): Promise<void> {
+  const file = statusFilePath(statusDir, doc.key);
+  await writeFile(`${file}.tmp`, JSON.stringify(doc, null, 2) + '\n');
+  await rename(`${file}.tmp`, file);
+}
+
+/**
+ * The status stored for `key`, or undefined when there is none. A file that is unreadable, too
+ * large, not JSON or written for another key throws a one-line Error naming it. status.owned
+ * decides what prune may delete, so an entry of the wrong shape is dropped, never guessed at.
+ */
+export async function readStatusFile(statusDir: string, key: string): Promise<ImageMirrorStatus | undefined> {
+  const file = statusFilePath(statusDir, key);
+  let size: number;
+  try {
+    size = (await stat(file)).size;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new Error(`status file ${file}: ${(e as Error).message}`);
+  }
+  if (size > MAX_STATUS_FILE_BYTES) throw new Error(`status file ${file}: ${size} bytes, more than the ${MAX_STATUS_FILE_BYTES} read back`);
+  let doc: unknown;
+  try {
+    doc = JSON.parse(await readFile(file, 'utf8'));
+  } catch (e) {
+    throw new Error(`status file ${file}: ${(e as Error).message.split('\n')[0]}`);
+  }
+  const d = doc as Partial<StatusDocument> | null;
+  if (typeof d !== 'object' || d === null || d.key !== key || typeof d.status !== 'object' || d.status === null || Array.isArray(d.status)) {
+    throw new Error(`status file ${file}: not a status document for ${JSON.stringify(key)}`);
+  }
+  const status: ImageMirrorStatus = { ...d.status };
+  if (status.owned !== undefined) status.owned = wellFormedOwned(status.owned);
+  return status;
+}
+
+function wellFormedOwned(owned: unknown): OwnedTags[] {
+  if (!Array.isArray(owned)) return [];
+  return owned.flatMap((o: unknown) => {
+    const e = o as Partial<OwnedTags> | null;
+    if (typeof e !== 'object' || e === null || typeof e.repository !== 'string' || !Array.isArray(e.tags)) return [];
+    return [{ repository: e.repository, tags: e.tags.filter((t): t is string => typeof t === 'string') }];
+  });
 }

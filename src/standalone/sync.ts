@@ -3,7 +3,7 @@
  * target tag as each mirror finishes (or one JSON document at the end), exit 0 when all are in sync,
  * 1 when any failed, 2 on bad usage. A bad mirror is named with its reason; the others still run.
  */
-import { access, writeFile, rename } from 'node:fs/promises';
+import { access, mkdir, writeFile, rename } from 'node:fs/promises';
 import { Metrics } from '../metrics.js';
 import { createReconciler } from '../mirror/reconcile.js';
 import type { TargetReport } from '../mirror/reconciler.js';
@@ -11,15 +11,16 @@ import { TargetAction } from '../copy/actions.js';
 import { loadDockerConfigFile, defaultDockerConfigPath, type DockerConfig } from '../oci/docker-config.js';
 import { describeError } from '../oci/errors.js';
 import { formatRepository, parseRepository } from '../oci/reference.js';
-import type { ImageMirror } from '../mirror/types.js';
+import { mirrorKey, type ImageMirror, type ImageMirrorStatus } from '../mirror/types.js';
 import { formatBytes } from '../format.js';
 import { UsageError } from '../usage-error.js';
 import type { Logger } from '../log.js';
 import { silentLogger } from '../log.js';
 import { loadSpecFiles, STDIN_NAME, STDIN_PATH } from './spec-files.js';
-import { fileCredentials } from './file-credentials.js';
+import { fileCredentials, fileSecretValue } from './file-credentials.js';
 import { judgeSpecs, type MirrorEntry } from './judge-specs.js';
 import { closeWithin } from './bounded-close.js';
+import { readStatusFile, writeStatusFile } from './status-files.js';
 
 export interface SyncOptions {
   files: string[];
@@ -40,6 +41,12 @@ export interface SyncOptions {
   requirePolicy?: boolean;
   /** Longest one reconcile may take (the reconciler's default when unset). */
   reconcileTimeoutMs?: number;
+  /**
+   * --status-dir: each mirror's status is read from and written to a file here (the same files as
+   * `run`), so what one invocation wrote is known to the next: prune needs that record. A dry run
+   * reads them and writes none.
+   */
+  statusDir?: string;
   /** Read for `-f -` (default: process.stdin). */
   stdin?: NodeJS.ReadableStream;
   stdout: NodeJS.WritableStream;
@@ -145,6 +152,7 @@ export async function runSync(o: SyncOptions): Promise<{ exitCode: number; mirro
   if (judged.mirrors.length === 0 && fileErrors.length === 0) {
     throw new UsageError(`no ImageMirror documents found in ${o.files.map((f) => (f === STDIN_PATH ? STDIN_NAME : f)).join(', ')}`);
   }
+  if (o.statusDir === undefined) refusePruneWithoutStatusDir(judged.mirrors);
 
   const out = resultWriter(o, judged.mirrors);
   const results: MirrorResult[] = [];
@@ -168,6 +176,25 @@ export async function runSync(o: SyncOptions): Promise<{ exitCode: number; mirro
     cloud: { hostTools: true },
   });
   const credentials = fileCredentials(loaded.secrets, dockerConfig, { fallbackForMissingSecrets: o.credentialsFallback === true });
+  const secretValue = fileSecretValue(loaded.secrets);
+  // What earlier invocations recorded, read before anything runs so every mirror's target-tag
+  // claims are known up front (as `run` and the controller seed them from stored statuses).
+  const stored = new Map<string, ImageMirrorStatus>();
+  if (o.statusDir !== undefined) {
+    try {
+      if (!o.dryRun) await mkdir(o.statusDir, { recursive: true });
+      for (const e of runnable) {
+        if (!e.mirror) continue;
+        const status = await readStatusFile(o.statusDir, mirrorKey(e.mirror));
+        if (status === undefined) continue;
+        stored.set(mirrorKey(e.mirror), status);
+        reconciler.seedClaims({ ...e.mirror, status });
+      }
+    } catch (e) {
+      await closeWithin(() => reconciler.close());
+      throw e;
+    }
+  }
   let next = 0;
   const byIndex = new Map<number, MirrorResult>();
   const worker = async () => {
@@ -186,14 +213,17 @@ export async function runSync(o: SyncOptions): Promise<{ exitCode: number; mirro
       return { name, namespace, ...at, ready: false, reason: 'InvalidSpec', message: `${entry.source}: ${entry.error ?? 'invalid'}`, targets: [] };
     }
     const label = `${mirror.metadata.namespace ?? 'default'}/${mirror.metadata.name}`;
-    const r = await reconciler.reconcile(mirror, {
+    const status = stored.get(mirrorKey(mirror));
+    const r = await reconciler.reconcile(status ? { ...mirror, status } : mirror, {
       credentials,
+      secretValue,
       dryRun: o.dryRun,
       policies: judged.policies,
       requirePolicy: o.requirePolicy,
       onProgress: out.progress ? (b) => out.progress?.(label, b) : undefined,
     });
     out.progress?.(label, undefined);
+    if (o.statusDir !== undefined && !o.dryRun) await writeStatusFile(o.statusDir, { key: mirrorKey(mirror), source: entry.source, status: r.status });
     return {
       name: mirror.metadata.name,
       namespace: mirror.metadata.namespace ?? 'default',
@@ -204,7 +234,8 @@ export async function runSync(o: SyncOptions): Promise<{ exitCode: number; mirro
       targets: r.targets.map((t) => ({
         ...t,
         action: o.dryRun ? DRY_RUN_ACTIONS[t.action] : t.action,
-        source: sourceOf(mirror, r.status.sourceDigests, t.reference),
+        // A pruned tag left the selection: no source image writes it.
+        source: t.action === TargetAction.Pruned || t.action === TargetAction.NotPruned ? undefined : sourceOf(mirror, r.status.sourceDigests, t.reference),
       })),
     };
   };
@@ -225,6 +256,21 @@ export async function runSync(o: SyncOptions): Promise<{ exitCode: number; mirro
     await rename(tmp, o.metricsFile);
   }
   return { exitCode: errors.length === 0 && results.every((r) => r.ready) ? 0 : 1, mirrors: results, errors };
+}
+
+/**
+ * Without --status-dir, sync forgets what it wrote the moment it exits, and prune deletes only
+ * tags a mirror wrote: a mirror asking for prune is refused before anything runs.
+ */
+function refusePruneWithoutStatusDir(mirrors: readonly MirrorEntry[]): void {
+  const pruning = mirrors.filter((e) => e.mirror?.spec?.targets?.some((t) => t?.prune === true));
+  if (pruning.length === 0) return;
+  const first = pruning[0]!;
+  const i = first.mirror!.spec.targets.findIndex((t) => t?.prune === true);
+  const more = pruning.length > 1 ? ` (and ${pruning.length - 1} more mirror${pruning.length > 2 ? 's' : ''})` : '';
+  throw new UsageError(
+    `${first.key} (${first.source}): targets[${i}].prune needs --status-dir DIR, where sync keeps the record of the tags it wrote (prune deletes only those)${more}`,
+  );
 }
 
 function isMirrorKey(key: string): boolean {

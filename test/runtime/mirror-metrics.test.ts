@@ -119,9 +119,12 @@ describe('Metrics: zero-valued counters, build_info, controller-only gauges', ()
       'result=conflict': 0,
       'result=copied': 0,
       'result=failed': 0,
+      'result=not_pruned': 0,
+      'result=pruned': 0,
       'result=retagged': 0,
       'result=up_to_date': 0,
     });
+    assert.deepEqual(seriesOf(text, 'imagemirror_verifications_total', ['result']), { 'result=failed': 0, 'result=verified': 0 });
     assert.deepEqual(seriesOf(text, 'imagemirror_blobs_total', ['action']), { 'action=exists': 0, 'action=mount': 0, 'action=upload': 0 });
     assert.deepEqual(seriesOf(text, 'imagemirror_bytes_saved_total', ['method']), { 'method=exists': 0, 'method=mount': 0, 'method=retag': 0 });
     assert.deepEqual(seriesOf(text, 'imagemirror_mirrors', ['ready']), { 'ready=False': 0, 'ready=True': 0, 'ready=Unknown': 0 });
