@@ -9,6 +9,7 @@ import { parseDuration } from './mirror/duration.js';
 import { runSync, UsageError } from './standalone/sync.js';
 import { startRun } from './standalone/run.js';
 import { runValidate } from './standalone/validate-command.js';
+import { runBundle } from './standalone/bundle.js';
 import type { ControllerCommandOptions } from './controller/command.js';
 import { versionLine } from './version.js';
 
@@ -127,6 +128,37 @@ export function buildCli(): Command {
       stdout: process.stdout,
       stderr: process.stderr,
       log,
+    });
+    process.exitCode = r.exitCode;
+  });
+
+  logOptions(
+    program
+      .command('bundle')
+      .description('write the source images of the ImageMirrors in FILE|DIR into one OCI archive to carry across an air gap; with --since or --have, only what the far side lacks')
+      .requiredOption('-f, --filename <path>', 'YAML file or directory (repeatable)', collect, [])
+      .requiredOption('--to <file>', 'the archive to write (replaced whole); its lock is written beside it as <file>.lock.json')
+      .option('--since <file>', 'an earlier bundle the far side has imported: leave out the blobs it carried')
+      .option('--have <lock.json>', 'a bundle lock listing what the far side holds: leave those blobs out')
+      .option('--docker-config <path>', 'docker config.json with registry credentials')
+      .option('--credentials-fallback', 'a credentials.secretName missing from the files uses --docker-config instead of failing')
+      .option('--blob-concurrency <n>', 'blob transfers at once', positiveInt('--blob-concurrency'), 4)
+      .option('--registry-connections <n>', 'HTTP connections per registry', positiveInt('--registry-connections'), 8)
+      .option('--certs-dir <dir>', 'TLS material per registry, <dir>/<host[:port]>/{*.crt CAs, client.cert, client.key}'),
+  ).action(async (opts: { filename: string[]; to: string; since?: string; have?: string; dockerConfig?: string; credentialsFallback?: boolean; blobConcurrency: number; registryConnections: number; certsDir?: string; logLevel: LogLevel; logFormat: LogFormat }) => {
+    const r = await runBundle({
+      files: opts.filename,
+      to: opts.to,
+      since: opts.since,
+      have: opts.have,
+      dockerConfig: opts.dockerConfig,
+      credentialsFallback: opts.credentialsFallback === true,
+      blobConcurrency: opts.blobConcurrency,
+      registryConnections: opts.registryConnections,
+      certsDir: opts.certsDir,
+      stdout: process.stdout,
+      stderr: process.stderr,
+      log: createLogger({ level: opts.logLevel === 'info' ? 'warn' : opts.logLevel, format: opts.logFormat }),
     });
     process.exitCode = r.exitCode;
   });

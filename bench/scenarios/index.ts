@@ -10,7 +10,8 @@ import { retagSameRepo } from './retag.js';
 import { resyncNoChange } from './resync.js';
 import { bigToOtherRegistry } from './big.js';
 import { fanOut } from './fanout.js';
+import { archiveRoundTrip } from './archive.js';
 import { controllerThroughput } from './controller.js';
 import type { Scenario } from './types.js';
 
-export const SCENARIOS: readonly Scenario[] = [copySameRegistry, retagSameRepo, resyncNoChange, bigToOtherRegistry, fanOut, controllerThroughput];
+export const SCENARIOS: readonly Scenario[] = [copySameRegistry, retagSameRepo, resyncNoChange, bigToOtherRegistry, archiveRoundTrip, fanOut, controllerThroughput];

@@ -182,6 +182,21 @@ export class ArchiveRepository extends LayoutView {
     return (await this.loadSource(`read ${this.where()}`))?.lock;
   }
 
+  /**
+   * Drops this run's writes: the last close writes nothing, whatever else was written through
+   * other objects of this archive (a bundle whose one mirror failed is not carried incomplete).
+   */
+  abandon(reason: string): void {
+    const s = this.state.session;
+    if (s) s.failed ??= this.err('CANCELLED', `${ARCHIVE_REGISTRY}${this.state.path}`, `not written: ${reason}`);
+  }
+
+  /** Whether the archive, as it will be written, holds this blob itself (not merely presumed). */
+  async carries(digest: string): Promise<boolean> {
+    if (this.state.session?.written.has(digest)) return true;
+    return (await this.oldEntries(`read ${this.where()}`))?.entries.has(BLOB_PREFIX + digest.slice('sha256:'.length)) === true;
+  }
+
   /** What the current write session has done so far. */
   stats(): ArchiveStats {
     const s = this.state.session;
