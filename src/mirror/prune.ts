@@ -24,7 +24,10 @@ import type { OwnedTags } from './types.js';
  */
 export const PRUNE_SCAN_MAX_TAGS = 1000;
 
-/** Statuses of a tag DELETE meaning "no tag deletion here" (not a failure): try the digest. */
+/**
+ * Statuses of a tag DELETE meaning "no tag deletion here" (not a failure): try the digest. A 404 is
+ * that only while the tag is still there (else someone deleted it meanwhile).
+ */
 const TAG_DELETE_REFUSED: ReadonlySet<number> = new Set([400, 404, 405]);
 
 export interface PruneOptions {
@@ -100,6 +103,10 @@ export async function pruneTags(repo: Repository, candidates: readonly string[],
     } catch (e) {
       if (!(isOciError(e) && e.status !== undefined && TAG_DELETE_REFUSED.has(e.status))) {
         results.push({ tag, outcome: 'NotPruned', digest, message: `delete refused: ${describeError(e)}` });
+        continue;
+      }
+      if (e.status === 404 && (await repo.headManifest(tag, call).catch(() => null)) === undefined) {
+        results.push({ tag, outcome: 'Gone', digest });
         continue;
       }
     }
