@@ -22,6 +22,7 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const USAGE = `usage: node --import tsx bench/run.ts [options]
   --quick            small sizes (KiB/MiB instead of 20/128 MiB layers), for smoke runs
   --scenario NAME    run only this scenario (repeatable): ${SCENARIOS.map((s) => s.name).join(', ')}
+                     (${SCENARIOS.filter((s) => s.optional).map((s) => s.name).join(', ')} only when named: it takes minutes)
   --runs N           runs per tool and scenario (default 3; medians are reported)
   --out FILE         results JSON (default bench/results.json)
   --tsx              run image-mirror from the TypeScript sources through tsx instead of compiling
@@ -60,7 +61,7 @@ function parseOptions(argv: string[]): Options {
   if (!Number.isInteger(runs) || runs < 1) throw new UsageError(`--runs must be a positive integer, got ${values.runs}`);
   return {
     quick: values.quick ?? false,
-    scenarios: names.length ? SCENARIOS.filter((s) => names.includes(s.name)) : [...SCENARIOS],
+    scenarios: names.length ? SCENARIOS.filter((s) => names.includes(s.name)) : SCENARIOS.filter((s) => !s.optional),
     runs,
     out: values.out ?? join(ROOT, 'bench', 'results.json'),
     tsx: values.tsx ?? false,

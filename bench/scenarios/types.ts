@@ -68,5 +68,7 @@ export interface Scenario {
   metrics: readonly MetricDef[];
   /** One line for bench/README.md and results.json: what exactly each tool runs. */
   method: string;
+  /** Runs only when named with --scenario (it takes minutes), not in the default set. */
+  optional?: boolean;
   prepare(ctx: BenchContext): Promise<PreparedScenario>;
 }

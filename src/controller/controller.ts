@@ -29,6 +29,7 @@ import { createWorkLoop, type StatusWriteResult } from '../runtime/loop.js';
 import { EventRecorder } from './events.js';
 import { LeaderElector } from './leader-election.js';
 import { Reflector, errorLine } from './reflector.js';
+import { KubeApi } from './kube-http.js';
 import { DOCKERCONFIGJSON, SecretCredentials, apiSecretLookup, type SecretObject } from './secrets.js';
 import { StatusWriter } from './status.js';
 import { formatBytes } from '../format.js';
@@ -128,8 +129,9 @@ export async function runController(o: ControllerOptions): Promise<ControllerHan
   o.metrics.registerControllerMetrics();
   const namespaces: Array<string | undefined> = o.namespaces?.length ? [...new Set(o.namespaces)] : [undefined];
   const identity = o.identity ?? `${hostname()}_${randomUUID().slice(0, 8)}`;
-  const statusWriter = new StatusWriter(kc);
-  const events = o.events === false ? undefined : new EventRecorder({ kubeconfig: kc, instance: identity, log });
+  const api = new KubeApi(kc);
+  const statusWriter = new StatusWriter(api);
+  const events = o.events === false ? undefined : new EventRecorder({ api, instance: identity, log });
   const watchTimeoutSeconds = o.watchTimeoutSeconds ?? 300;
   let stopped = false;
   let stoppingWorkers: Promise<void> | undefined;
@@ -202,7 +204,7 @@ export async function runController(o: ControllerOptions): Promise<ControllerHan
       },
       // Suspended: conditions are left as they were, observedGeneration follows the spec.
       writeStatus: (m, result): Promise<StatusWriteResult> => statusWriter.write(m, result.status),
-      afterWrite: (m, result) => recordEvent(m, result),
+      afterWrite: async (m, result) => recordEvent(m, result),
     },
   });
   const updateMirrorsGauge = (): void => loop.refreshReadyGauge();
@@ -320,21 +322,22 @@ export async function runController(o: ControllerOptions): Promise<ControllerHan
   for (const r of reflectors) r.start();
   const synced = Promise.all(reflectors.map((r) => r.waitForSync())).then(() => undefined);
 
-  async function recordEvent(m: ImageMirror, r: ReconcileResult): Promise<void> {
+  /** Queues the reconcile's Events; the worker does not wait for them to be written. */
+  function recordEvent(m: ImageMirror, r: ReconcileResult): void {
     if (!events || r.outcome === 'suspended') return;
     if (r.outcome === 'synced') {
       const warned = r.targets.filter((t) => t.warning);
       if (warned.length > 0) {
         const more = warned.length > 1 ? ` (and ${warned.length - 1} more)` : '';
-        await events.record(m, 'Warning', 'ReferrerNotCopied', `${warned[0]!.reference}: ${warned[0]!.warning}${more}`);
+        events.record(m, 'Warning', 'ReferrerNotCopied', `${warned[0]!.reference}: ${warned[0]!.warning}${more}`);
       }
       const changed = r.targets.filter((t) => t.action === TargetAction.Copied || t.action === TargetAction.Retagged);
       if (changed.length === 0) return; // a no-op resync is not news
       const copied = r.targets.reduce((a, t) => a + t.bytesCopied, 0);
       const saved = r.targets.reduce((a, t) => a + t.bytesSaved, 0);
-      await events.record(m, 'Normal', 'Synced', `${changed.length} target tag(s) updated; ${formatBytes(copied)} copied, ${formatBytes(saved)} saved`);
+      events.record(m, 'Normal', 'Synced', `${changed.length} target tag(s) updated; ${formatBytes(copied)} copied, ${formatBytes(saved)} saved`);
     } else {
-      await events.record(m, 'Warning', r.reason, r.message);
+      events.record(m, 'Warning', r.reason, r.message);
     }
   }
 
@@ -401,6 +404,9 @@ export async function runController(o: ControllerOptions): Promise<ControllerHan
       if (elector) await elector.stop({ release: true });
       else o.metrics.leader.set(0);
       await Promise.all(reflectors.map((r) => r.stop()));
+      // Events of the last reconciles are written before the connections close (bounded: a few senders, a short queue).
+      await events?.flush();
+      api.close();
       o.metrics.watchConnected.set(0);
     },
   };

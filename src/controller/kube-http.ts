@@ -3,6 +3,10 @@
  * configures them). Our own rather than client-node's Watch because that one cannot be aborted
  * before the response headers arrive and has no inactivity timeout (a stalled watch would hang forever), and the
  * typed list calls turn timestamps into Dates while watch events stay raw JSON.
+ *
+ * Writes (status patches, Events) go through KubeApi: client-node makes a new Agent, hence a new
+ * TCP connection and TLS handshake, for every request, and re-reads the CA file each time; at a
+ * thousand mirrors that is two handshakes per reconcile. KubeApi keeps its connections open.
  */
 import http from 'node:http';
 import https from 'node:https';
@@ -160,4 +164,91 @@ export async function watchObjects<T>(
       else resolve();
     });
   });
+}
+
+/**
+ * Connections KubeApi keeps open to the API server. Writes are bounded by the workers (one status
+ * write each) and the Event sender; more would only queue on the server side.
+ */
+export const API_WRITE_CONNECTIONS = 16;
+/** A write the API server has not answered in this long failed (a worker must not wait forever). */
+export const API_REQUEST_TIMEOUT_MS = 30_000;
+
+export interface KubeResponse {
+  status: number;
+  body: string;
+}
+
+/**
+ * Requests to the API server over kept-alive connections. Credentials are applied to every
+ * request (a rotated service-account token or an exec plugin's renewal takes effect at once); the
+ * connection pool is rebuilt when the TLS material changes. A cluster reached through a proxy uses
+ * client-node's proxy agent for each request, as before.
+ */
+export class KubeApi {
+  private pooled?: { agent: http.Agent; tls: TlsMaterial };
+
+  constructor(
+    private readonly kc: KubeConfig,
+    private readonly o: { connections?: number } = {},
+  ) {}
+
+  /**
+   * method path with a JSON body; resolves with the answer when it is 2xx, else throws a
+   * KubeHttpError naming `what` with the server's status message.
+   */
+  async request(method: string, path: string, body: unknown, contentType: string, what: string, signal?: AbortSignal): Promise<KubeResponse> {
+    const url = buildUrl(this.kc, path, {});
+    const opts: https.RequestOptions = { method, headers: { accept: 'application/json', 'content-type': contentType } };
+    await this.kc.applyToHTTPSOptions(opts);
+    signal?.throwIfAborted();
+    if (!this.kc.getCurrentCluster()?.proxyUrl) opts.agent = this.agentFor(url, opts);
+    const payload = Buffer.from(JSON.stringify(body));
+    (opts.headers as http.OutgoingHttpHeaders)['content-length'] = payload.length;
+    const mod = url.protocol === 'http:' ? http : https;
+    const timeout = AbortSignal.timeout(API_REQUEST_TIMEOUT_MS);
+    const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
+      const req = mod.request(url, { ...opts, signal: signal ? AbortSignal.any([signal, timeout]) : timeout }, resolve);
+      req.on('error', reject);
+      req.end(payload);
+    });
+    const text = await readBody(res);
+    const status = res.statusCode ?? 0;
+    if (status < 200 || status > 299) throw statusError(status, text, what);
+    return { status, body: text };
+  }
+
+  /** Closes the kept connections. */
+  close(): void {
+    this.pooled?.agent.destroy();
+    this.pooled = undefined;
+  }
+
+  private agentFor(url: URL, opts: https.RequestOptions): http.Agent {
+    const tls = tlsMaterial(opts);
+    if (this.pooled && sameTls(this.pooled.tls, tls)) return this.pooled.agent;
+    this.pooled?.agent.destroy();
+    const options = { keepAlive: true, maxSockets: this.o.connections ?? API_WRITE_CONNECTIONS };
+    const agent = url.protocol === 'http:' ? new http.Agent(options) : new https.Agent({ ...options, ...tls });
+    this.pooled = { agent, tls };
+    return agent;
+  }
+}
+
+type TlsMaterial = Pick<https.AgentOptions, 'ca' | 'cert' | 'key' | 'pfx' | 'passphrase' | 'rejectUnauthorized' | 'servername'>;
+
+function tlsMaterial(o: https.RequestOptions): TlsMaterial {
+  const t: TlsMaterial = {};
+  for (const k of ['ca', 'cert', 'key', 'pfx', 'passphrase', 'rejectUnauthorized', 'servername'] as const) if (o[k] !== undefined) (t as Record<string, unknown>)[k] = o[k];
+  return t;
+}
+
+function sameTls(a: TlsMaterial, b: TlsMaterial): boolean {
+  const keys = new Set([...Object.keys(a), ...Object.keys(b)]) as Set<keyof TlsMaterial>;
+  for (const k of keys) {
+    const x = a[k];
+    const y = b[k];
+    if (Buffer.isBuffer(x) && Buffer.isBuffer(y) ? !x.equals(y) : String(x) !== String(y)) return false;
+  }
+  return true;
 }

@@ -1,11 +1,13 @@
 /**
- * Writes ImageMirror status through the /status subresource as a JSON merge patch (explicit
- * content type: client-node would otherwise send json-patch). The patch carries the
- * resourceVersion the status was computed from, so a status computed from a stale object is
- * refused (409) and the key is requeued. Nothing is written when nothing changed.
+ * Writes ImageMirror status through the /status subresource as a JSON merge patch, over KubeApi's
+ * kept-alive connections. The patch carries the resourceVersion the status was computed from, so
+ * a status computed from a stale object is refused (409) and the key is requeued. Nothing is
+ * written when nothing changed. The answer (the whole object) is not parsed: the watch brings it.
  */
-import { ApiException, CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
 import { GROUP, PLURAL, VERSION, type Condition, type ImageMirror, type ImageMirrorStatus } from '../mirror/types.js';
+import { KubeHttpError, type KubeApi } from './kube-http.js';
+
+const MERGE_PATCH = 'application/merge-patch+json';
 
 export type StatusWriteResult = 'written' | 'unchanged' | 'conflict' | 'gone';
 
@@ -51,11 +53,7 @@ export function mergeConditions(prev: readonly Condition[] | undefined, next: re
 }
 
 export class StatusWriter {
-  private readonly api: CustomObjectsApi;
-
-  constructor(kc: KubeConfig) {
-    this.api = kc.makeApiClient(CustomObjectsApi);
-  }
+  constructor(private readonly api: KubeApi) {}
 
   /** The status that would be written for `mirror` (conditions merged). */
   static next(mirror: ImageMirror, status: ImageMirrorStatus): ImageMirrorStatus {
@@ -71,17 +69,14 @@ export class StatusWriter {
     if (diff === undefined) return 'unchanged';
     const body: JsonObject = { status: diff };
     if (mirror.metadata.resourceVersion) body.metadata = { resourceVersion: mirror.metadata.resourceVersion };
+    const namespace = mirror.metadata.namespace ?? 'default';
+    const path = `/apis/${GROUP}/${VERSION}/namespaces/${encodeURIComponent(namespace)}/${PLURAL}/${encodeURIComponent(mirror.metadata.name)}/status`;
     try {
-      await this.api.patchNamespacedCustomObjectStatus(
-        { group: GROUP, version: VERSION, plural: PLURAL, namespace: mirror.metadata.namespace ?? 'default', name: mirror.metadata.name, body },
-        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
-      );
+      await this.api.request('PATCH', path, body, MERGE_PATCH, `patch status of ${namespace}/${mirror.metadata.name}`);
       return 'written';
     } catch (err) {
-      if (err instanceof ApiException && err.code === 409) return 'conflict';
-      if (err instanceof ApiException && err.code === 404) return 'gone';
-      if (err instanceof ApiException)
-        throw new Error(`patch status of ${mirror.metadata.namespace}/${mirror.metadata.name}: HTTP ${err.code}${apiMessage(err.body)}`);
+      if (err instanceof KubeHttpError && err.code === 409) return 'conflict';
+      if (err instanceof KubeHttpError && err.code === 404) return 'gone';
       throw err;
     }
   }
