@@ -49,10 +49,11 @@ import { removeCondition, setCondition } from './conditions.js';
 import {
   ConditionType,
   Reason,
-  DEFAULT_TRUSTED_ROOT_KEY,
   OWNED_TAGS_CAP,
   TARGET_ROWS_CAP,
   isCloudRef,
+  pruneEnabled,
+  trustedRootKey,
   mirrorKey,
   requestedAt,
   type CloudProvider,
@@ -433,10 +434,10 @@ export function createReconciler(o: ReconcilerOptions = {}): MirrorReconciler {
         for (const tag of left) {
           const ref = `${rk}:${tag}`;
           // Another mirror writes it now: not ours to delete, and no longer ours to record.
-          const owner = ctx.dryRun || !t.spec.prune ? claims.owner(ref) ?? key : claims.claim(ref, key, m.metadata.creationTimestamp);
+          const owner = ctx.dryRun || !pruneEnabled(t.spec) ? claims.owner(ref) ?? key : claims.claim(ref, key, m.metadata.creationTimestamp);
           if (owner !== key) {
             if (!ctx.dryRun) tags.delete(tag);
-          } else if (t.spec.prune) {
+          } else if (pruneEnabled(t.spec)) {
             candidates.push(tag);
           }
         }
@@ -712,7 +713,7 @@ async function verifyMaterial(ctx: ReconcileContext, namespace: string, v: Verif
   for (const k of v.keys ?? []) keys.push({ name: `${k.secretName}/${k.key}`, pem: await read(namespace, k.secretName, k.key) });
   const keyless: VerifyMaterial['keyless'] = [];
   for (const k of v.keyless ?? []) {
-    const key = k.key ?? DEFAULT_TRUSTED_ROOT_KEY;
+    const key = trustedRootKey(k);
     keyless.push({ name: `${k.trustedRootSecretName}/${key}`, trustedRoot: await read(namespace, k.trustedRootSecretName, key), issuer: k.issuer, subjectRegExp: k.subjectRegExp });
   }
   return { keys, keyless };

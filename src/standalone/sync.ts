@@ -11,7 +11,7 @@ import { TargetAction } from '../copy/actions.js';
 import { loadDockerConfigFile, defaultDockerConfigPath, type DockerConfig } from '../oci/docker-config.js';
 import { describeError } from '../oci/errors.js';
 import { formatRepository, parseRepository } from '../oci/reference.js';
-import { mirrorKey, type ImageMirror, type ImageMirrorStatus } from '../mirror/types.js';
+import { mirrorKey, pruneEnabled, type ImageMirror, type ImageMirrorStatus } from '../mirror/types.js';
 import { formatBytes } from '../format.js';
 import { UsageError } from '../usage-error.js';
 import type { Logger } from '../log.js';
@@ -263,10 +263,10 @@ export async function runSync(o: SyncOptions): Promise<{ exitCode: number; mirro
  * tags a mirror wrote: a mirror asking for prune is refused before anything runs.
  */
 function refusePruneWithoutStatusDir(mirrors: readonly MirrorEntry[]): void {
-  const pruning = mirrors.filter((e) => e.mirror?.spec?.targets?.some((t) => t?.prune === true));
+  const pruning = mirrors.filter((e) => e.mirror?.spec?.targets?.some((t) => t && pruneEnabled(t)));
   if (pruning.length === 0) return;
   const first = pruning[0]!;
-  const i = first.mirror!.spec.targets.findIndex((t) => t?.prune === true);
+  const i = first.mirror!.spec.targets.findIndex((t) => t && pruneEnabled(t));
   const more = pruning.length > 1 ? ` (and ${pruning.length - 1} more mirror${pruning.length > 2 ? 's' : ''})` : '';
   throw new UsageError(
     `${first.key} (${first.source}): targets[${i}].prune needs --status-dir DIR, where sync keeps the record of the tags it wrote (prune deletes only those)${more}`,
