@@ -28,7 +28,7 @@ export interface LiveExecutorOptions {
   counting(digest: string, r: BlobReader): BlobReader['stream'];
   /** A mount was refused from a repository this engine had just uploaded the blob to. */
   onMountsNeedManifest(blobStore: string): void;
-  /** A blob with a referenced mount candidate was uploaded instead: the store did not mount. */
+  /** A blob with mount candidates was uploaded instead, and not for want of a manifest: the store did not mount. */
   onMountDeclined(blobStore: string): void;
 }
 
@@ -48,7 +48,6 @@ export class LiveExecutor implements Executor {
   async transferBlob(repo: Repository, desc: Descriptor, plan: Exclude<BlobPlan, { kind: 'exists' }>, call: CallOptions): Promise<BlobAction> {
     const action = await this.transfer(repo, desc, plan, call);
     this.presence.recordBlob(repo, desc.digest);
-    if (action === 'upload' && plan.kind === 'mount' && plan.from.length > plan.provisional.length) this.o.onMountDeclined(repo.blobStore);
     return action;
   }
 
@@ -64,19 +63,29 @@ export class LiveExecutor implements Executor {
       // A store sure to mount what it holds is asked to, candidate by candidate, before uploading.
       for (const f of from) if (await repo.mountBlob(desc, f, call)) return 'mount';
       await repo.putBlob(desc, open, call);
+      if (from.length > 0) this.o.onMountDeclined(repo.blobStore);
       return 'upload';
     }
     // A registry learns whether it mounts by trying: putBlob tries the candidates and uploads in
     // the session a refused mount opened, one request less than a mount and then an upload.
+    let refused = 0;
+    let refusedProvisional = 0;
     const res = await repo.putBlob(desc, open, {
       ...call,
       mountFrom: from,
       provisionalMountFrom: provisional,
       onMountRefused: (f) => {
+        refused++;
         // A blob this engine just uploaded there, not mounted: the registry wants a manifest first.
-        if (provisional.includes(f)) this.o.onMountsNeedManifest(repo.blobStore);
+        if (provisional.includes(f)) {
+          refusedProvisional++;
+          this.o.onMountsNeedManifest(repo.blobStore);
+        }
       },
     });
+    // Uploaded although candidates were offered: refused, or not even tried (the client gave up on
+    // mounting). Only refusals of just-uploaded blobs are explained by needing a manifest first.
+    if (res.transfer === 'upload' && from.length > 0 && !(refused > 0 && refused === refusedProvisional)) this.o.onMountDeclined(repo.blobStore);
     return res.transfer;
   }
 }

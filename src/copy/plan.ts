@@ -23,8 +23,8 @@ export type BlobPlan =
   /**
    * Mount from `from`, best first, uploading when none mounts. `provisional`: those of `from` that
    * hold the blob only as an upload no pushed manifest references yet. `unchecked`: no HEAD went
-   * first, because a mount from a repository whose manifest names the blob answers both "is it
-   * there" (201) and "put it there"; the blob may then already have been in the target.
+   * first, because a mount answers both "is it there" (201) and "put it there"; when the registry
+   * declines, the blob may already have been in the target.
    */
   | { kind: 'mount'; from: string[]; provisional: string[]; unchecked: boolean }
   | { kind: 'upload' };
@@ -39,9 +39,9 @@ export interface PlannerContext {
   /** Whether the engine learned that `blobStore` mounts only blobs a pushed manifest references. */
   mountsNeedManifest(blobStore: string): boolean;
   /**
-   * Whether `blobStore` can be expected to mount from a repository whose manifest names the blob:
-   * false for a while after it declined such a mount (a registry that does not mount would
-   * otherwise receive blobs it already holds, with no HEAD to say so).
+   * Whether `blobStore` can be expected to mount from a known candidate: false for a while after
+   * it uploaded instead (a registry that does not mount would otherwise receive blobs it already
+   * holds, with no HEAD to say so).
    */
   mountsDependable(blobStore: string): boolean;
   call(): CallOptions;
@@ -77,9 +77,9 @@ export class Planner {
   /** One blob of the manifest `imageDigest`, for `repo`. */
   async blob(repo: Repository, desc: Descriptor, imageDigest: string, call: CallOptions): Promise<BlobPlan> {
     const { from, provisional } = this.mountCandidates(repo, desc.digest, imageDigest);
-    if (from.length > provisional.length && this.c.mountsDependable(repo.blobStore)) {
-      // A referenced candidate is known: the mount is the existence check (a new mirror costs a
-      // tag HEAD, a manifest HEAD, a mount per blob and the PUT).
+    if (from.length > 0 && this.c.mountsDependable(repo.blobStore)) {
+      // A mount source is known: the mount is the existence check (a new mirror costs a tag
+      // HEAD, a manifest HEAD, a mount per blob and the PUT).
       return { kind: 'mount', from, provisional, unchecked: true };
     }
     // Present only at the descriptor's size: zot's deduplicated storage can answer 200 with a

@@ -80,6 +80,27 @@ describe('requests per new mirror on the target registry', function () {
     assert.deepEqual(onTarget, ['HEAD manifest 404', 'HEAD manifest 404', 'POST mount 201', 'POST mount 201', 'POST mount 201', 'PUT manifest 201']);
   });
 
+  it('10 new mirrors of one image to another registry at once: each blob is HEADed and uploaded once, every other mirror mounts it without a HEAD', async () => {
+    const src = ca.repository(uniq('req-fan/src'));
+    const img = await pushImage(src, buildImage({ layers: [1500, 2500] }), 'v1');
+    const engine = new CopyEngine();
+    await b.resetLog();
+    const results = await Promise.all(Array.from({ length: 10 }, () => engine.copyImage(req(src, cb.repository(uniq('req-fan/dst'))))));
+    assert.ok(results.every((r) => r.targets[0]!.action === 'Copied'), JSON.stringify(results.map((r) => r.targets)));
+    const counts = new Map<string, number>();
+    for (const k of shape(await b.accessLog())) counts.set(k, (counts.get(k) ?? 0) + 1);
+    const n = img.blobs.length;
+    // Per mirror: tag HEAD, manifest HEAD, PUT; per blob once: HEAD, upload (POST + PUT); else mounts.
+    assert.deepEqual(Object.fromEntries(counts), {
+      'HEAD manifest 404': 20,
+      'HEAD blob 404': n,
+      'POST upload 202': n,
+      'PUT upload 201': n,
+      'POST mount 201': n * 9,
+      'PUT manifest 201': 10,
+    });
+  });
+
   it('without a known mount source the requests are as before: a HEAD per blob, then an upload of each missing one', async () => {
     const src = ca.repository(uniq('req-none/src'));
     const img = await pushImage(src, buildImage({ layers: [1500, 2500] }), 'v1');
