@@ -13,6 +13,11 @@ import { Metrics } from '../../src/metrics.js';
 import { startRegistry, type TestRegistry } from '../support/registry.js';
 import { buildImage, pushImage } from '../support/images.js';
 import { makeKey, pushSigTag, signatureLayer, simpleSigningPayload } from '../verify/cosign.js';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { runSync } from '../../src/standalone/sync.js';
 
 const trusted = makeKey('ecdsa-p256');
 const stranger = makeKey('ecdsa-p256');
@@ -113,6 +118,25 @@ describe('verification gate (reconcile, real registry)', function () {
   it('a dry run reports VerificationFailed too', async () => {
     const r = await reconciler.reconcile(mirror(spec(['unsigned'], 'dry')), { ...ctx, dryRun: true });
     assert.equal(r.reason, 'VerificationFailed');
+  });
+
+  it('sync reads the key from a Secret document in the spec files', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'verify-sync-'));
+    try {
+      const file = join(dir, 'm.yaml');
+      const pem = trusted.pem.replace(/\n/g, '\n      ');
+      const mirrorDoc = (name: string, tag: string) =>
+        `---\napiVersion: imagemirror.dev/v1alpha1\nkind: ImageMirror\nmetadata: {name: ${name}, namespace: team-a}\nspec:\n  source: {repository: ${reg.host}/gate/src, tags: [${tag}]}\n  targets: [{repository: ${reg.host}/gate/sync-${tag}}]\n  verify: {keys: [{secretName: cosign-keys, key: cosign.pub}]}\n`;
+      await writeFile(file, `apiVersion: v1\nkind: Secret\nmetadata: {name: cosign-keys, namespace: team-a}\nstringData:\n  cosign.pub: |\n      ${pem}\n` + mirrorDoc('good', 'signed') + mirrorDoc('bad', 'unsigned'));
+      const r = await runSync({ files: [file], stdout: new PassThrough(), stderr: new PassThrough() });
+      const by = Object.fromEntries(r.mirrors.map((m) => [m.name, m]));
+      assert.equal(by.good?.ready, true, by.good?.message);
+      assert.equal(by.bad?.reason, 'VerificationFailed');
+      assert.equal((await client.repository('gate/sync-signed').headManifest('signed'))?.digest, digests.signed);
+      assert.deepEqual(await client.repository('gate/sync-unsigned').listTags(), []);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('a key Secret that is missing: CredentialsNotFound naming it, nothing written', async () => {
