@@ -6,6 +6,10 @@
  * the next as a front end would store it.
  */
 import assert from 'node:assert/strict';
+import { rm } from 'node:fs/promises';
+import { createServer, request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { RegistryClient } from '../../src/oci/registry.js';
 import type { Repository } from '../../src/oci/content.js';
 import { createReconciler, type MirrorReconciler } from '../../src/mirror/reconcile.js';
@@ -118,6 +122,30 @@ describe('prune (real registry)', function () {
     assert.deepEqual(second.status.owned, [{ repository: `${reg.host}/p2/dst`, tags: ['amd64', 'multi', 'solo'] }], 'kept to try again');
   });
 
+  it('a registry with OCI 1.1 tag deletion: the tag goes, the manifest stays for the other tag, no other tag is read', async () => {
+    const proxy = await tagDeletingProxy(reg);
+    try {
+      const src = client.repository('p8/src');
+      for (const t of ['x', 'z']) await pushImage(src, buildImage({ layers: [64] }), t);
+      const spec = (t: string): ImageMirrorSpec => ({ source: { repository: `${proxy.host}/p8/src`, tags: [t] }, targets: [{ repository: `${proxy.host}/p8/dst`, prune: true }] });
+      const first = await reconciler.reconcile(mirror('m8', spec('x')), ctx);
+      assert.equal(first.outcome, 'synced', first.message);
+      const dst = client.repository('p8/dst');
+      const x = await dst.getManifest('x');
+      await dst.putManifest('pinned', x);
+      await reg.resetLog();
+      const second = await reconciler.reconcile(mirror('m8', spec('z'), first.status), ctx);
+      assert.equal(second.outcome, 'synced', second.message);
+      assert.deepEqual(rows(second), [['z', 'Copied'], ['x', 'Pruned']]);
+      assert.equal(second.targets[1]?.message, 'pruned: left the selection');
+      assert.deepEqual((await reg.accessLog()).filter((e) => e.path.startsWith('/v2/p8/dst/tags/list')), []);
+      assert.deepEqual(await tags(dst), ['pinned', 'z']);
+      assert.equal((await dst.headManifest(x.digest))?.digest, x.digest, 'the manifest is still there');
+    } finally {
+      await proxy.close();
+    }
+  });
+
   it('a registry that allows no deletion (405 UNSUPPORTED): NotPruned, one line, and the mirror stays Ready', async () => {
     const src = noDeleteClient.repository('p3/src');
     const dst = noDeleteClient.repository('p3/dst');
@@ -193,3 +221,34 @@ describe('prune (real registry)', function () {
     assert.deepEqual(second.status.owned, first.status.owned);
   });
 });
+
+/**
+ * The real registry with OCI distribution 1.1 tag deletion in front (distribution 2.8 has none): a
+ * DELETE of a tag removes the tag's directory from the registry's storage, as distribution 3's
+ * Untag does, and answers 202; everything else is forwarded unchanged (Host included).
+ */
+async function tagDeletingProxy(reg: TestRegistry): Promise<{ host: string; close(): Promise<void> }> {
+  const port = Number(reg.host.slice(reg.host.lastIndexOf(':') + 1));
+  const server = createServer((req, res) => {
+    const m = /^\/v2\/(.+)\/manifests\/([\w][\w.-]{0,127})$/.exec(req.url ?? '');
+    if (req.method === 'DELETE' && m) {
+      const dir = join(reg.dir, 'data', 'docker', 'registry', 'v2', 'repositories', m[1]!, '_manifests', 'tags', m[2]!);
+      rm(dir, { recursive: true }).then(
+        () => res.writeHead(202).end(),
+        () => res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ errors: [{ code: 'MANIFEST_UNKNOWN', message: 'manifest unknown' }] })),
+      );
+      return;
+    }
+    const up = httpRequest({ host: '127.0.0.1', port, method: req.method, path: req.url, headers: req.headers }, (r) => {
+      res.writeHead(r.statusCode ?? 502, r.headers);
+      r.pipe(res);
+    });
+    up.on('error', () => res.writeHead(502).end());
+    req.pipe(up);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    host: `127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
