@@ -3,7 +3,8 @@
  * step — up to date (HEAD), manifest-only retag, or copy (children before parents, blobs before
  * the manifest naming them; per blob: exists → mount → upload, with no HEAD before a mount from a
  * repository whose manifest names the blob, since its answer says whether the blob is there). Nothing is tagged until all it
- * references is present; manifests are pushed as the exact bytes fetched.
+ * references is present; manifests are pushed as the exact bytes fetched (the one exception: the
+ * new index a `platforms` choice writes, see platforms.ts).
  *
  * Every step is decided by the planner (plan.ts: reads only) and carried out by an executor
  * (execute.ts). A dry run is the same plan carried out by an executor that writes nothing, so it
