@@ -23,7 +23,7 @@
  * Nothing is written unless every mirror made it: a bundle missing a mirror's images would be
  * carried across believed complete.
  */
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { access, readFile, rename, writeFile } from 'node:fs/promises';
 import { openArchive, type ArchiveRepository } from '../backends/archive/index.js';
 import { LOCK_API_VERSION, LOCK_ENTRY, LOCK_KIND, parseLock, type BundleLock, type LockBlob, type LockImage } from '../backends/archive/lock.js';
 import { archiveOf, backendOf } from '../backends/open.js';
@@ -120,6 +120,13 @@ export async function runBundle(o: BundleOptions): Promise<BundleResult> {
   if (o.files.length === 0) throw new UsageError('no spec files given (use -f FILE|DIR)');
   if (o.since !== undefined && o.have !== undefined) throw new UsageError('--since and --have both say what the far side holds: give one');
   if (o.to.includes(':')) throw new UsageError(`--to ${o.to}: an archive path cannot contain ':'`);
+  for (const f of [...o.files, ...(o.since === undefined ? [] : [o.since]), ...(o.have === undefined ? [] : [o.have])]) {
+    try {
+      await access(f);
+    } catch {
+      throw new UsageError(`${f}: no such file or directory`);
+    }
+  }
   const none: BundleResult = { exitCode: 1, bytesWritten: 0, bytesLeftOut: 0, imports: [] };
 
   const loaded = await loadSpecFiles(o.files, {});
