@@ -160,6 +160,26 @@ describe('prune (real registry)', function () {
     assert.deepEqual(await tags(dst), ['a', 'b']);
   });
 
+  it('credentials without the delete action: NotPruned saying so', async () => {
+    const tok = await startRegistry({ auth: 'token', rules: [{ account: 'alice', repository: '*', actions: ['push', 'pull'] }] });
+    const alice = { get: async () => ({ kind: 'basic' as const, username: 'alice', password: 'alice-secret' }) };
+    const tc = new RegistryClient(tok.host, { credentials: alice });
+    try {
+      for (const t of ['a', 'b']) await pushImage(tc.repository('p9/src'), buildImage({ layers: [64] }), t);
+      const withAlice: ReconcileContext = { ...ctx, credentials: async () => alice };
+      const spec = (t: string): ImageMirrorSpec => ({ source: { repository: `${tok.host}/p9/src`, tags: [t] }, targets: [{ repository: `${tok.host}/p9/dst`, prune: true }] });
+      const first = await reconciler.reconcile(mirror('m9', spec('a')), withAlice);
+      const second = await reconciler.reconcile(mirror('m9', spec('b'), first.status), withAlice);
+      assert.equal(second.outcome, 'synced', second.message);
+      const row = second.targets.find((t) => t.action === 'NotPruned');
+      assert.match(row?.message ?? '', /^delete refused: DELETE manifest .*p9\/dst:a: access denied \(credentials for .* lack repository:p9\/dst:delete\)$/);
+      assert.deepEqual(await tags(tc.repository('p9/dst')), ['a', 'b']);
+    } finally {
+      await tc.close();
+      await tok.stop();
+    }
+  });
+
   it('without prune the record is kept, so turning prune on later deletes what left the selection meanwhile', async () => {
     const src = client.repository('p4/src');
     const dst = client.repository('p4/dst');
