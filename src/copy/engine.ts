@@ -41,7 +41,14 @@ import { BlobLocations } from './blob-locations.js';
 import { DryRunExecutor, LiveExecutor, type Executor } from './execute.js';
 import type { CopyObserver } from './observer.js';
 import { Planner, type TagPlan } from './plan.js';
-import { configPlatform, filterIndex, formatPlatform, indexPlatforms, parsePlatform, platformMatches } from './platforms.js';
+import { configPlatform, filterIndex, formatPlatform, indexPlatforms, parsePlatform, platformMatches, type PlatformChoice } from './platforms.js';
+import { LruMap } from './lru.js';
+
+/**
+ * Single-platform images whose config platform is remembered: a re-sync of a mirror with
+ * `platforms` then reads no config blob. Each entry is a few dozen bytes.
+ */
+const CONFIG_PLATFORMS_MAX = 4096;
 import type { TargetReport } from './report.js';
 import { ImageReader, ManifestCache, allBlobs, allNodes, parseManifest, type ImageNode } from './image-tree.js';
 import { buildFallbackIndex, cosignTags, fallbackTag, mergeFallbackIndex } from './referrers.js';
@@ -171,6 +178,8 @@ export class CopyEngine {
    * manifest names the blob. Until MOUNT_REPROBE_MS later, blobs get a HEAD before the mount again.
    */
   private readonly mountDeclinedAt = new Map<string, number>();
+  /** The platform a single-platform image's config names, by (reader identity, config digest); null: none. */
+  private readonly configPlatforms = new LruMap<string, PlatformChoice | null>(CONFIG_PLATFORMS_MAX);
 
   constructor(o: CopyEngineOptions = {}) {
     this.observer = o.metrics;
@@ -235,7 +244,7 @@ export class CopyEngine {
       progressBytes: 0,
       referrerPlans: new Map(),
       sourceHeads: new Map(),
-      ...(chosen ? { tree: Promise.resolve(chosen) } : {}),
+      ...(chosen?.tree ? { tree: chosen.tree() } : {}),
     };
     // On a registry that mounts only referenced blobs, the first repository goes first (blobs and
     // manifest), so the others mount what its manifest now references.
@@ -262,25 +271,33 @@ export class CopyEngine {
   /**
    * The image to write for `platforms`: an index's matching children under a new index (the
    * source index itself when every child matches), or a single-platform image that matches.
-   * Rejects naming what the source holds when nothing matches.
+   * Only the index is read to decide (a re-sync that finds the target up to date reads no child);
+   * the tree below a new index holds the kept children only. Rejects naming what the source holds
+   * when nothing matches.
    */
-  private async choosePlatforms(req: CopyImageRequest, sourceDigest: string, platforms: readonly string[]): Promise<ImageNode> {
+  private async choosePlatforms(req: CopyImageRequest, sourceDigest: string, platforms: readonly string[]): Promise<{ digest: string; tree?: () => Promise<ImageNode> }> {
     const where = `${repoName(req.source)}:${req.reference}`;
     const wanted = platforms.map((p) => parsePlatform(p));
     const call = req.signal ? { signal: req.signal } : {};
-    const tree = await this.loadTree(req.source, sourceDigest, call);
+    const raw = await this.reader.manifest(req.source, sourceDigest, call);
+    const json = parseManifest(raw, where);
     const fail = (detail: string): OciError =>
       new OciError({ code: 'MANIFEST_UNKNOWN', message: `${where}: ${detail}`, registry: req.source.registry, repository: req.source.repository });
-    if (isIndexMediaType(tree.mediaType) || tree.children.length > 0) {
-      const filtered = filterIndex(tree, wanted);
-      if (!filtered) throw fail(`no child of the index matches platforms ${platforms.join(', ')} (it holds ${indexPlatforms(tree).join(', ') || 'none'})`);
-      // Every child kept: the source's own bytes, digest and signatures stay valid.
-      return filtered.children.length === tree.children.length && filtered.json.manifests?.length === tree.json.manifests?.length ? tree : filtered;
+    if (isIndexMediaType(raw.mediaType) || isIndexMediaType(json.mediaType ?? '') || (Array.isArray(json.manifests) && !json.config)) {
+      const filtered = filterIndex(raw, json, wanted);
+      if (!filtered) throw fail(`no child of the index matches platforms ${platforms.join(', ')} (it holds ${indexPlatforms(json).join(', ') || 'none'})`);
+      if (filtered === raw) return { digest: sourceDigest };
+      return { digest: filtered.digest, tree: () => this.loadTree(req.source, filtered.digest, call, filtered) };
     }
-    const own = await configPlatform(req.source, tree, call);
+    const key = `${req.source.identity}@${json.config?.digest ?? sourceDigest}`;
+    let own = this.configPlatforms.get(key);
+    if (own === undefined) {
+      own = (await configPlatform(req.source, json, call)) ?? null;
+      this.configPlatforms.set(key, own);
+    }
     if (!own) throw fail(`a single-platform image whose config names no platform; platforms ${platforms.join(', ')} cannot be checked`);
     if (!wanted.some((w) => platformMatches(w, own))) throw fail(`a single-platform image for ${formatPlatform(own)}, not one of platforms ${platforms.join(', ')}`);
-    return tree;
+    return { digest: sourceDigest };
   }
 
   private async resolveSource(req: CopyImageRequest): Promise<string> {
@@ -318,10 +335,12 @@ export class CopyEngine {
     return run.tree;
   }
 
-  private async loadTree(source: Repository, digest: string, call: CallOptions): Promise<ImageNode> {
-    const node = await this.reader.tree(source, digest, call);
+  /** `root`: a manifest made here (a platform-filtered index), which is not in `source`. */
+  private async loadTree(source: Repository, digest: string, call: CallOptions, root?: RawManifest): Promise<ImageNode> {
+    const node = root ? await this.reader.treeOf(source, root, call) : await this.reader.tree(source, digest, call);
     // Each distinct manifest once: the tree is a DAG, and a child listed many times is one node.
     for (const n of allNodes(node)) {
+      if (n.raw === root) continue;
       this.locations.recordImage(source.blobStore, source.repository, n.digest, allBlobs(n).map((b) => b.digest));
     }
     return node;

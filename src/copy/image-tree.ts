@@ -105,6 +105,8 @@ interface TreeBuild {
   nodes: Map<string, Promise<ImageNode>>;
   bytes: number;
   blobs: Set<string>;
+  /** The top manifest's bytes when the caller has them (a manifest made here, not in `repo`). */
+  root?: RawManifest;
 }
 
 export class ImageReader {
@@ -129,6 +131,15 @@ export class ImageReader {
   async tree(repo: Repository, digest: string, call: CallOptions = {}): Promise<ImageNode> {
     const build: TreeBuild = { repo, call, top: digest, nodes: new Map(), bytes: 0, blobs: new Set() };
     return this.node(build, digest, 0, []);
+  }
+
+  /**
+   * The tree below `root`, a manifest the caller made (a platform-filtered index): its children
+   * are read from `repo` as for tree(), under the same bounds.
+   */
+  async treeOf(repo: Repository, root: RawManifest, call: CallOptions = {}): Promise<ImageNode> {
+    const build: TreeBuild = { repo, call, top: root.digest, nodes: new Map(), bytes: 0, blobs: new Set(), root };
+    return this.node(build, root.digest, 0, []);
   }
 
   private invalid(b: TreeBuild, detail: string): OciError {
@@ -158,7 +169,7 @@ export class ImageReader {
   }
 
   private async load(b: TreeBuild, digest: string, depth: number, path: readonly string[]): Promise<ImageNode> {
-    const raw = await this.manifest(b.repo, digest, b.call);
+    const raw = b.root?.digest === digest ? b.root : await this.manifest(b.repo, digest, b.call);
     b.bytes += raw.bytes.length;
     if (b.bytes > MAX_IMAGE_MANIFEST_BYTES) throw this.invalid(b, `manifests larger than ${MAX_IMAGE_MANIFEST_BYTES} bytes in total`);
     const json = parseManifest(raw, `${b.repo.registry}/${b.repo.repository}`);

@@ -12,15 +12,15 @@
  *   platform unknown/unknown) go with the child their `vnd.docker.reference.digest` names: kept
  *   when it is kept, dropped with it, so the new index never lists an attestation of a child it
  *   does not hold.
+ * - An entry with no platform (a nested index, an artifact) matches nothing and is left out.
  *
  * The new index is the source index's JSON with only `manifests` changed (every other field and
  * annotation kept, entries unchanged and in source order), serialized compactly: the same source
  * index always gives the same bytes, so a re-sync compares the target with the digest it would
  * write and finds it up to date.
  */
-import type { CallOptions, Descriptor, Platform, Repository } from '../oci/content.js';
+import type { CallOptions, Descriptor, ManifestJson, Platform, RawManifest, Repository } from '../oci/content.js';
 import { sha256Digest } from '../oci/digest.js';
-import type { ImageNode } from './image-tree.js';
 
 export interface PlatformChoice {
   os: string;
@@ -64,41 +64,31 @@ function isAttestation(d: Descriptor): boolean {
 }
 
 /**
- * The index `node` with only the children matching `wanted` (and their attestations): its children
- * are the kept ones, its bytes what would be written. Undefined when none matches.
+ * The index `raw` (parsed: `json`) with only the entries matching `wanted` (and their
+ * attestations), as the bytes to write. Undefined when no entry matches; `raw` itself when every
+ * entry does (the source's bytes, digest and signatures then stay valid).
  */
-export function filterIndex(node: ImageNode, wanted: readonly PlatformChoice[]): ImageNode | undefined {
-  const entries = node.json.manifests ?? [];
+export function filterIndex(raw: RawManifest, json: ManifestJson, wanted: readonly PlatformChoice[]): RawManifest | undefined {
+  const entries = json.manifests ?? [];
   const matches = (d: Descriptor): boolean => wanted.some((w) => platformMatches(w, d.platform));
   const platformDigests = new Set(entries.filter((d) => !isAttestation(d) && matches(d)).map((d) => d.digest));
   if (platformDigests.size === 0) return undefined;
   const keep = entries.map((d) => (isAttestation(d) ? platformDigests.has(d.annotations?.[REFERENCE_DIGEST_ANNOTATION] ?? '') : platformDigests.has(d.digest)));
+  if (keep.every(Boolean)) return raw;
   // The source's own entry objects, unchanged: fields this code does not know are kept too.
-  const original = JSON.parse(new TextDecoder().decode(node.raw.bytes)) as Record<string, unknown> & { manifests: unknown[] };
+  const original = JSON.parse(new TextDecoder().decode(raw.bytes)) as Record<string, unknown> & { manifests: unknown[] };
   // parseManifest checked each entry of this very list, in order.
-  if (!Array.isArray(original.manifests) || original.manifests.length !== entries.length) throw new Error(`index ${node.digest}: manifests changed while filtering`);
-  const json = { ...original, manifests: original.manifests.filter((_, i) => keep[i]) };
-  const bytes = new TextEncoder().encode(JSON.stringify(json));
-  const digest = sha256Digest(bytes);
-  const keptDigests = new Set(entries.filter((_, i) => keep[i]).map((d) => d.digest));
-  const children = node.children.filter((c) => keptDigests.has(c.digest));
-  return {
-    digest,
-    mediaType: node.mediaType,
-    raw: { digest, mediaType: node.raw.mediaType, size: bytes.length, bytes },
-    json: { ...node.json, manifests: entries.filter((_, i) => keep[i]) },
-    children,
-    blobs: node.blobs,
-    height: children.reduce((h, c) => Math.max(h, c.height + 1), 0),
-  };
+  if (!Array.isArray(original.manifests) || original.manifests.length !== entries.length) throw new Error(`index ${raw.digest}: manifests changed while filtering`);
+  const bytes = new TextEncoder().encode(JSON.stringify({ ...original, manifests: original.manifests.filter((_, i) => keep[i]) }));
+  return { digest: sha256Digest(bytes), mediaType: raw.mediaType, size: bytes.length, bytes };
 }
 
 /** An image config is a few KiB; one larger than this is not read into memory to learn a platform. */
 export const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
 
 /** The platform an image manifest's config names (`os`, `architecture`, `variant`). */
-export async function configPlatform(source: Repository, node: ImageNode, call: CallOptions): Promise<PlatformChoice | undefined> {
-  const config = node.json.config;
+export async function configPlatform(source: Repository, json: ManifestJson, call: CallOptions): Promise<PlatformChoice | undefined> {
+  const config = json.config;
   if (!config || config.size > MAX_CONFIG_BYTES) return undefined;
   const r = await source.getBlob(config.digest, 0, call);
   const chunks: Buffer[] = [];
@@ -122,6 +112,6 @@ export async function configPlatform(source: Repository, node: ImageNode, call: 
 }
 
 /** The platforms of an index's entries (attestations left out), for messages. */
-export function indexPlatforms(node: ImageNode): string[] {
-  return (node.json.manifests ?? []).filter((d) => !isAttestation(d)).map((d) => (d.platform ? formatPlatform(d.platform) : 'unknown'));
+export function indexPlatforms(json: ManifestJson): string[] {
+  return (json.manifests ?? []).filter((d) => !isAttestation(d)).map((d) => (d.platform ? formatPlatform(d.platform) : 'unknown'));
 }
