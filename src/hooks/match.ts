@@ -2,7 +2,8 @@
  * Which mirrors a push concerns: those whose source is the pushed repository (canonical registry
  * and path, so `nginx`, `docker.io/library/nginx` and `index.docker.io/library/nginx` are one) and
  * whose selector would pick the pushed tag, with the same rules as selectTags: the listed `tags`,
- * an RE2 `tagPattern`, a `semver` range (artifact tags `sha256-…` never), or the `digest` itself.
+ * an RE2 `tagPattern`, a `semver` range (artifact tags `sha256-…` never), or the `digest` itself,
+ * less the tags an `exclude` pattern matches.
  * With `latest: N` a matching tag may still fall outside the N highest: the reconcile decides, a
  * spare reconcile being the cheap side of that doubt. Suspended mirrors are skipped (they do not
  * sync), and so is a mirror whose selector does not compile (its reconcile reports that).
@@ -51,6 +52,23 @@ export function selectorMatches(source: SourceSpec, event: Pick<PushEvent, 'tag'
   if (source.digest !== undefined) return event.digest !== undefined && event.digest === source.digest;
   const tag = event.tag;
   if (tag === undefined) return false;
+  if (excluded(source, tag)) return false;
+  return tagSelected(source, tag);
+}
+
+/**
+ * `source.exclude`: a tag any pattern matches is never selected, whatever selector names it. A
+ * pattern that does not compile selects nothing, as for the selectors.
+ */
+function excluded(source: SourceSpec, tag: string): boolean {
+  for (const p of source.exclude ?? []) {
+    const re = cached(patterns, p, compileTagPattern);
+    if (re === null || re.test(tag)) return true;
+  }
+  return false;
+}
+
+function tagSelected(source: SourceSpec, tag: string): boolean {
   if (source.tags !== undefined) return source.tags.includes(tag);
   if (source.latest !== undefined && source.latest < 1) return false;
   if (isArtifactTag(tag)) return false;

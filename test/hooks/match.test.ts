@@ -33,6 +33,8 @@ const MIRRORS: ImageMirror[] = [
   mirror('suspended', { repository: 'reg.example.com/app', tagPattern: '.*' }, { suspend: true }),
   mirror('bad-pattern', { repository: 'reg.example.com/app', tagPattern: '(' }),
   mirror('other-ns', { repository: 'reg.example.com/app', tags: ['edge'] }, { namespace: 'ops' }),
+  mirror('no-rc', { repository: 'reg.example.com/rel', tagPattern: '^v', exclude: ['-rc\\.[0-9]+$'] }),
+  mirror('listed-excluded', { repository: 'reg.example.com/rel', tags: ['v1-rc.1', 'v1'], exclude: ['-rc'] }),
 ];
 
 describe('hooks: matching pushes to mirrors', () => {
@@ -53,6 +55,9 @@ describe('hooks: matching pushes to mirrors', () => {
     ['the referrers fallback tag itself', { registry: 'reg.example.com', repository: 'app', tag: `sha256-${'a'.repeat(64)}` }, []],
     ['no tag: only digest sources can match', { registry: 'reg.example.com', repository: 'app', digest: D1 }, []],
     ['no registry known: nothing', { repository: 'app', tag: 'edge' }, []],
+    ['exclude drops a tag the pattern picks', { registry: 'reg.example.com', repository: 'rel', tag: 'v1.0-rc.1' }, []],
+    ['exclude drops a listed tag too', { registry: 'reg.example.com', repository: 'rel', tag: 'v1-rc.1' }, []],
+    ['a tag no exclude names still matches', { registry: 'reg.example.com', repository: 'rel', tag: 'v1' }, ['team/no-rc', 'team/listed-excluded']],
   ];
   for (const [why, event, want] of cases) {
     it(why, () => assert.deepEqual(matchMirrors(event, MIRRORS), want));
@@ -70,10 +75,11 @@ describe('hooks: matching pushes to mirrors', () => {
       fc.stringMatching(/^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,20}$/),
       fc.constant(`sha256-${'c'.repeat(64)}.att`),
     );
+    const exclude = fc.constantFrom(['rc'], ['^v', '\\.0$'], ['('], [], ['sig$']);
     const source = fc.oneof(
-      fc.record({ repository: fc.constant('r.example.com/a'), tagPattern: fc.constantFrom('.*', '^v', '^[0-9]+\\.', 'rc', '^latest$', '^(a|b)+$', '(') }),
-      fc.record({ repository: fc.constant('r.example.com/a'), semver: fc.constantFrom('*', '>=1.0.0', '~1.2', '^2 || ^3', '>=1.4, <2', '>=3.0.0-rc.0 <4', 'latest') }),
-      fc.record({ repository: fc.constant('r.example.com/a'), tags: fc.array(tag, { maxLength: 3 }) }),
+      fc.record({ repository: fc.constant('r.example.com/a'), tagPattern: fc.constantFrom('.*', '^v', '^[0-9]+\\.', 'rc', '^latest$', '^(a|b)+$', '('), exclude }, { requiredKeys: ['repository', 'tagPattern'] }),
+      fc.record({ repository: fc.constant('r.example.com/a'), semver: fc.constantFrom('*', '>=1.0.0', '~1.2', '^2 || ^3', '>=1.4, <2', '>=3.0.0-rc.0 <4', 'latest'), exclude }, { requiredKeys: ['repository', 'semver'] }),
+      fc.record({ repository: fc.constant('r.example.com/a'), tags: fc.array(tag, { maxLength: 3 }), exclude }, { requiredKeys: ['repository', 'tags'] }),
     );
     fc.assert(
       fc.property(source, tag, (s: SourceSpec, t: string) => {
