@@ -1,11 +1,10 @@
 /**
- * `image-mirror controller`: CLI flags → KubeConfig, reconciler, controller and HTTP server.
+ * `image-mirror controller`: CLI flags → kubeconfig, reconciler, controller and HTTP server.
  * The blob-location cache is fed from every ImageMirror's status, so a mirror can mount from another
  * mirror's target repository, across restarts and replicas.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { delimiter } from 'node:path';
-import { KubeConfig } from '@kubernetes/client-node';
 import { Metrics } from '../metrics.js';
 import type { Logger } from '../log.js';
 import { createReconciler } from '../mirror/reconcile.js';
@@ -14,6 +13,7 @@ import { parseListenAddr, startServer, type ServerHandle } from '../server.js';
 import { startPushReceiver, type PushReceiverHandle } from '../runtime/webhook.js';
 import { runController, type ControllerHandle } from './controller.js';
 import { KubeHttpError, listObjects } from './kube-http.js';
+import { KubeConfigError, loadKubeTransport, type KubeTransport } from './kube-config.js';
 import { UsageError } from '../usage-error.js';
 import { errorLine } from './reflector.js';
 import { GROUP, PLURAL, VERSION } from '../mirror/types.js';
@@ -53,8 +53,8 @@ export interface ControllerCommandOptions {
   /** --webhook-token-file: their shared secret, re-read on every request (a rotated Secret works). */
   webhookTokenFile?: string;
   log: Logger;
-  /** For tests: the KubeConfig to use instead of loading one. */
-  kubeConfigObject?: KubeConfig;
+  /** For tests: the kubeconfig to use instead of loading one (client-node's KubeConfig fits). */
+  kubeConfigObject?: KubeTransport;
   env?: NodeJS.ProcessEnv;
 }
 
@@ -72,18 +72,20 @@ export async function startControllerCommand(
   if (o.webhookAddr !== undefined) parseListenAddr(o.webhookAddr);
   if (o.webhookAddr !== undefined && !o.webhookTokenFile) throw new Error('--webhook-addr needs --webhook-token-file (the shared secret senders must present)');
   const inCluster = Boolean(env.KUBERNETES_SERVICE_HOST) && !o.kubeconfig;
-  const kc = o.kubeConfigObject ?? new KubeConfig();
-  if (!o.kubeConfigObject) {
-    if (o.kubeconfig) {
-      if (!existsSync(o.kubeconfig)) throw new UsageError(`--kubeconfig ${o.kubeconfig}: no such file`);
-      kc.loadFromFile(o.kubeconfig);
-    } else {
-      // client-node silently skips KUBECONFIG paths that do not exist; a typo would then mean another cluster.
-      const listed = (env.KUBECONFIG ?? '').split(delimiter).filter((p) => p !== '');
-      if (listed.length > 0 && !listed.some((p) => existsSync(p))) throw new UsageError(`KUBECONFIG=${env.KUBECONFIG}: no such file`);
-      kc.loadFromDefault();
+  let kc: KubeTransport;
+  if (o.kubeConfigObject) kc = o.kubeConfigObject;
+  else {
+    if (o.kubeconfig && !existsSync(o.kubeconfig)) throw new UsageError(`--kubeconfig ${o.kubeconfig}: no such file`);
+    // Paths in KUBECONFIG that do not exist are skipped, as kubectl does; none existing is a typo
+    // that would otherwise mean another cluster.
+    const listed = (env.KUBECONFIG ?? '').split(delimiter).filter((p) => p !== '');
+    if (!o.kubeconfig && listed.length > 0 && !listed.some((p) => existsSync(p))) throw new UsageError(`KUBECONFIG=${env.KUBECONFIG}: no such file`);
+    try {
+      kc = await loadKubeTransport({ file: o.kubeconfig, env });
+    } catch (e) {
+      if (e instanceof KubeConfigError) throw new UsageError(e.message);
+      throw e;
     }
-    allowPlainHttp(kc);
   }
   // Fail fast, in one line, when the API server is unreachable or refuses us: the reflectors would
   // otherwise retry forever behind a process that looks started.
@@ -166,22 +168,8 @@ export async function startControllerCommand(
   };
 }
 
-/**
- * client-node refuses an http:// cluster unless skipTLSVerify is set, while kubectl accepts it (e.g.
- * `kubectl proxy`'s http://127.0.0.1:8001); there is no TLS to verify on plain HTTP, so allow it.
- */
-function allowPlainHttp(kc: KubeConfig): void {
-  if (!kc.clusters.some((c) => c.server.startsWith('http://') && !c.skipTLSVerify)) return;
-  kc.loadFromOptions({
-    clusters: kc.clusters.map((c) => (c.server.startsWith('http://') ? { ...c, skipTLSVerify: true } : c)),
-    users: kc.users,
-    contexts: kc.contexts,
-    currentContext: kc.currentContext,
-  });
-}
-
 /** One list of ImageMirrors (limit 1): the server answers, accepts our credentials, and serves the CRD. */
-async function probeApiServer(kc: KubeConfig, namespace: string | undefined): Promise<void> {
+async function probeApiServer(kc: KubeTransport, namespace: string | undefined): Promise<void> {
   const server = kc.getCurrentCluster()?.server ?? '(no cluster in kubeconfig)';
   const path = namespace
     ? `/apis/${GROUP}/${VERSION}/namespaces/${encodeURIComponent(namespace)}/${PLURAL}`

@@ -15,7 +15,7 @@
  */
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeTransport } from './kube-config.js';
 import type { Metrics } from '../metrics.js';
 import { silentLogger, type Logger } from '../log.js';
 import { parseReference } from '../oci/reference.js';
@@ -35,7 +35,7 @@ import { StatusWriter } from './status.js';
 import { formatBytes } from '../format.js';
 
 export interface ControllerOptions {
-  kubeconfig: KubeConfig;
+  kubeconfig: KubeTransport;
   /** Namespaces to watch; empty or absent = all (cluster-wide list/watch). */
   namespaces?: string[];
   /** Label selector for ImageMirrors. */

@@ -10,7 +10,7 @@
  */
 import http from 'node:http';
 import https from 'node:https';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeTransport } from './kube-config.js';
 
 /** The subset of a Kubernetes object the reflector relies on. */
 export interface KubeObject {
@@ -47,7 +47,7 @@ export function isGone(err: unknown): boolean {
 
 type Query = Record<string, string | number | boolean | undefined>;
 
-function buildUrl(kc: KubeConfig, path: string, query: Query): URL {
+function buildUrl(kc: KubeTransport, path: string, query: Query): URL {
   const cluster = kc.getCurrentCluster();
   if (!cluster) throw new Error('kubeconfig has no current cluster');
   const url = new URL(cluster.server.replace(/\/+$/, '') + path);
@@ -55,7 +55,7 @@ function buildUrl(kc: KubeConfig, path: string, query: Query): URL {
   return url;
 }
 
-async function open(kc: KubeConfig, path: string, query: Query, signal: AbortSignal): Promise<http.IncomingMessage> {
+async function open(kc: KubeTransport, path: string, query: Query, signal: AbortSignal): Promise<http.IncomingMessage> {
   const url = buildUrl(kc, path, query);
   const opts: https.RequestOptions = { method: 'GET', headers: { accept: 'application/json' } };
   await kc.applyToHTTPSOptions(opts);
@@ -91,7 +91,7 @@ function statusError(code: number, body: string, what: string): KubeHttpError {
 }
 
 /** GET a list (one page; the caller's collections are small). */
-export async function listObjects<T>(kc: KubeConfig, path: string, query: Query, signal: AbortSignal): Promise<KubeList<T>> {
+export async function listObjects<T>(kc: KubeTransport, path: string, query: Query, signal: AbortSignal): Promise<KubeList<T>> {
   const res = await open(kc, path, query, signal);
   const body = await readBody(res);
   if (res.statusCode !== 200) throw statusError(res.statusCode ?? 0, body, `list ${path}`);
@@ -106,7 +106,7 @@ export async function listObjects<T>(kc: KubeConfig, path: string, query: Query,
  * answer, or an ERROR event (as KubeHttpError with its code, 410 for Expired).
  */
 export async function watchObjects<T>(
-  kc: KubeConfig,
+  kc: KubeTransport,
   path: string,
   query: Query,
   signal: AbortSignal,
@@ -189,22 +189,26 @@ export class KubeApi {
   private pooled?: { agent: http.Agent; tls: TlsMaterial };
 
   constructor(
-    private readonly kc: KubeConfig,
+    private readonly kc: KubeTransport,
     private readonly o: { connections?: number } = {},
   ) {}
 
   /**
-   * method path with a JSON body; resolves with the answer when it is 2xx, else throws a
+   * method path with a JSON body (none when undefined); resolves with the answer when it is 2xx, else throws a
    * KubeHttpError naming `what` with the server's status message.
    */
   async request(method: string, path: string, body: unknown, contentType: string, what: string, signal?: AbortSignal): Promise<KubeResponse> {
     const url = buildUrl(this.kc, path, {});
-    const opts: https.RequestOptions = { method, headers: { accept: 'application/json', 'content-type': contentType } };
+    const headers: http.OutgoingHttpHeaders = { accept: 'application/json' };
+    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+    if (payload) {
+      headers['content-type'] = contentType;
+      headers['content-length'] = payload.length;
+    }
+    const opts: https.RequestOptions = { method, headers };
     await this.kc.applyToHTTPSOptions(opts);
     signal?.throwIfAborted();
     if (!this.kc.getCurrentCluster()?.proxyUrl) opts.agent = this.agentFor(url, opts);
-    const payload = Buffer.from(JSON.stringify(body));
-    (opts.headers as http.OutgoingHttpHeaders)['content-length'] = payload.length;
     const mod = url.protocol === 'http:' ? http : https;
     const timeout = AbortSignal.timeout(API_REQUEST_TIMEOUT_MS);
     const res = await new Promise<http.IncomingMessage>((resolve, reject) => {

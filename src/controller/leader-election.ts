@@ -8,12 +8,13 @@
  * - release on stop: holder emptied and leaseDurationSeconds 1 (client-go ReleaseOnCancel), so a
  *   successor need not wait out the full lease.
  */
-import { ApiException, CoordinationV1Api, V1MicroTime, type KubeConfig, type V1Lease } from '@kubernetes/client-node';
+import type { KubeTransport } from './kube-config.js';
+import { KubeApi, KubeHttpError } from './kube-http.js';
 import type { Metrics } from '../metrics.js';
 import { errorLine } from './reflector.js';
 
 export interface LeaderElectionOptions {
-  kubeconfig: KubeConfig;
+  kubeconfig: KubeTransport;
   namespace: string;
   name: string;
   /** Unique per process: hostname + random suffix. */
@@ -45,18 +46,25 @@ interface LeaseRecord {
   leaseTransitions: number;
 }
 
+/** The Lease fields read and written (coordination.k8s.io/v1). */
+interface Lease {
+  apiVersion?: string;
+  kind?: string;
+  metadata?: { name?: string; namespace?: string; resourceVersion?: string };
+  spec?: { holderIdentity?: string; leaseDurationSeconds?: number; acquireTime?: string; renewTime?: string; leaseTransitions?: number };
+}
+
 /** RFC 3339 with six fractional digits, as MicroTime fields require. */
 export function microTime(d: Date): string {
-  return new V1MicroTime(d.getTime()).toISOString();
+  return d.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
 }
 
 function timeString(v: unknown): string | undefined {
   if (v === undefined || v === null) return undefined;
-  if (v instanceof Date) return microTime(v);
   return String(v);
 }
 
-function recordOf(lease: V1Lease): LeaseRecord {
+function recordOf(lease: Lease): LeaseRecord {
   const s = lease.spec ?? {};
   return {
     holderIdentity: s.holderIdentity ?? '',
@@ -72,7 +80,7 @@ function recordKey(r: LeaseRecord): string {
 }
 
 export class LeaderElector {
-  private readonly api: CoordinationV1Api;
+  private readonly api: KubeApi;
   private readonly leaseDurationMs: number;
   private readonly renewDeadlineMs: number;
   private readonly retryPeriodMs: number;
@@ -91,7 +99,8 @@ export class LeaderElector {
   private reportedLeader = '';
 
   constructor(private readonly o: LeaderElectionOptions) {
-    this.api = o.kubeconfig.makeApiClient(CoordinationV1Api);
+    // Its own connections: a renewal must not queue behind status writes.
+    this.api = new KubeApi(o.kubeconfig, { connections: 1 });
     this.leaseDurationMs = o.leaseDurationMs ?? 15_000;
     this.renewDeadlineMs = o.renewDeadlineMs ?? 10_000;
     this.retryPeriodMs = o.retryPeriodMs ?? 2000;
@@ -131,6 +140,7 @@ export class LeaderElector {
     this.stopped = true;
     this.stopController.abort(new Error('leader election stopped'));
     await this.running;
+    this.api.close();
   }
 
   private async loop(): Promise<void> {
@@ -220,7 +230,7 @@ export class LeaderElector {
     };
   }
 
-  private leaseBody(r: LeaseRecord, resourceVersion?: string): V1Lease {
+  private leaseBody(r: LeaseRecord, resourceVersion?: string): Lease {
     return {
       apiVersion: 'coordination.k8s.io/v1',
       kind: 'Lease',
@@ -228,9 +238,8 @@ export class LeaderElector {
       spec: {
         holderIdentity: r.holderIdentity,
         leaseDurationSeconds: r.leaseDurationSeconds,
-        // Strings already carry six fractional digits; the typed field wants a V1MicroTime.
-        acquireTime: r.acquireTime as unknown as V1MicroTime,
-        renewTime: r.renewTime as unknown as V1MicroTime,
+        acquireTime: r.acquireTime,
+        renewTime: r.renewTime,
         leaseTransitions: r.leaseTransitions,
       },
     };
@@ -238,14 +247,14 @@ export class LeaderElector {
 
   private async tryAcquireOrRenew(): Promise<boolean> {
     const now = new Date();
-    let current: V1Lease;
+    let current: Lease;
     try {
-      current = await this.api.readNamespacedLease({ name: this.o.name, namespace: this.o.namespace });
+      current = await this.call('GET', this.leasePath());
     } catch (err) {
-      if (err instanceof ApiException && err.code === 404) {
+      if (err instanceof KubeHttpError && err.code === 404) {
         const record = this.desired(now);
         try {
-          const created = await this.api.createNamespacedLease({ namespace: this.o.namespace, body: this.leaseBody(record) });
+          const created = await this.call('POST', this.leasePath(false), this.leaseBody(record));
           this.observe(recordOf(created), created.metadata?.resourceVersion);
           this.lastRenew = Date.now();
           return true;
@@ -274,11 +283,7 @@ export class LeaderElector {
 
   /** PUT with the resourceVersion last seen: a 409 means someone else wrote the Lease meanwhile. */
   private async replaceLease(record: LeaseRecord): Promise<void> {
-    const updated = await this.api.replaceNamespacedLease({
-      name: this.o.name,
-      namespace: this.o.namespace,
-      body: this.leaseBody(record, this.observedResourceVersion),
-    });
+    const updated = await this.call('PUT', this.leasePath(), this.leaseBody(record, this.observedResourceVersion));
     this.observe(recordOf(updated), updated.metadata?.resourceVersion);
   }
 
@@ -301,9 +306,20 @@ export class LeaderElector {
   }
 
   private logFailure(what: string, err: unknown): void {
-    if (err instanceof ApiException && err.code === 409) return; // lost a race: expected
-    const detail = err instanceof ApiException ? `HTTP ${err.code}` : errorLine(err);
+    if (err instanceof KubeHttpError && err.code === 409) return; // lost a race: expected
+    const detail = err instanceof KubeHttpError ? `HTTP ${err.code}` : errorLine(err);
     this.o.log?.warn(`leader election: ${what} lease ${this.o.namespace}/${this.o.name} failed: ${detail}`);
+  }
+
+  private leasePath(named = true): string {
+    const base = `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(this.o.namespace)}/leases`;
+    return named ? `${base}/${encodeURIComponent(this.o.name)}` : base;
+  }
+
+  /** One Lease request bounded by the renew deadline: a hung API server must not outlast it. */
+  private async call(method: 'GET' | 'POST' | 'PUT', path: string, body?: Lease): Promise<Lease> {
+    const r = await this.api.request(method, path, body, 'application/json', `${method} lease ${this.o.namespace}/${this.o.name}`, AbortSignal.timeout(this.renewDeadlineMs));
+    return JSON.parse(r.body) as Lease;
   }
 
   private sleep(ms: number): Promise<void> {

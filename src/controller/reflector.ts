@@ -5,7 +5,7 @@
  * a staleness watchdog restarts a watch that went silent (half-open TCP); bookmarks advance the
  * resourceVersion. The first completed list marks the cache synced (readiness).
  */
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeTransport } from './kube-config.js';
 import { KubeHttpError, isGone, listObjects, watchObjects, type KubeObject, type WatchEvent } from './kube-http.js';
 
 export interface ReflectorHandlers<T> {
@@ -22,7 +22,7 @@ export interface ReflectorLog {
 export interface ReflectorOptions<T extends KubeObject> {
   /** For logs, e.g. `imagemirrors in team-a`. */
   name: string;
-  kubeconfig: KubeConfig;
+  kubeconfig: KubeTransport;
   /** Collection path, e.g. `/apis/imagemirror.dev/v1alpha1/namespaces/team-a/imagemirrors`. */
   path: string;
   labelSelector?: string;

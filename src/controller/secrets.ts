@@ -5,7 +5,8 @@
  * can say whether the Secret is missing or of the wrong type. An index secret → mirror keys lets a
  * rotated Secret re-queue the mirrors that use it.
  */
-import { ApiException, CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
+import type { KubeTransport } from './kube-config.js';
+import { KubeApi, KubeHttpError } from './kube-http.js';
 import { DOCKERCONFIGJSON, dockerConfigSecretCredentials } from '../auth/docker-config-secret.js';
 import { anonymous, CredentialsNotFoundError, type CredentialProvider } from '../oci/credentials.js';
 import type { CredentialsRef, ImageMirror, SecretRef } from '../mirror/types.js';
@@ -28,14 +29,14 @@ export interface SecretSource {
 export type SecretLookup = (namespace: string, name: string) => Promise<SecretObject | undefined>;
 
 /** A SecretLookup that GETs the Secret from the API server (404 → undefined). */
-export function apiSecretLookup(kc: KubeConfig): SecretLookup {
-  const core = kc.makeApiClient(CoreV1Api);
+export function apiSecretLookup(kc: KubeTransport): SecretLookup {
+  const core = new KubeApi(kc);
   return async (namespace, name) => {
     try {
-      const s = await core.readNamespacedSecret({ name, namespace });
+      const s = await readSecret(core, namespace, name);
       return { metadata: { name, namespace, resourceVersion: s.metadata?.resourceVersion }, type: s.type };
     } catch (err) {
-      if (err instanceof ApiException && err.code === 404) return undefined;
+      if (err instanceof KubeHttpError && err.code === 404) return undefined;
       throw err;
     }
   };
@@ -46,22 +47,27 @@ export function apiSecretLookup(kc: KubeConfig): SecretLookup {
  * and trusted roots `spec.verify` names are Opaque Secrets, outside the dockerconfigjson cache),
  * read with one GET per call. Throws CredentialsNotFoundError naming secret and key, never a value.
  */
-export function apiSecretValue(kc: KubeConfig): (namespace: string, secretName: string, key: string) => Promise<string> {
-  const core = kc.makeApiClient(CoreV1Api);
+export function apiSecretValue(kc: KubeTransport): (namespace: string, secretName: string, key: string) => Promise<string> {
+  const core = new KubeApi(kc);
   return async (namespace, name, key) => {
     const what = `secret ${namespace}/${name}`;
     let data: Record<string, string> | undefined;
     try {
-      data = (await core.readNamespacedSecret({ name, namespace })).data;
+      data = (await readSecret(core, namespace, name)).data;
     } catch (err) {
-      if (err instanceof ApiException && err.code === 404) throw new CredentialsNotFoundError(`${what} not found`);
-      if (err instanceof ApiException && err.code === 403) throw new CredentialsNotFoundError(`${what} cannot be read: forbidden`);
+      if (err instanceof KubeHttpError && err.code === 404) throw new CredentialsNotFoundError(`${what} not found`);
+      if (err instanceof KubeHttpError && err.code === 403) throw new CredentialsNotFoundError(`${what} cannot be read: forbidden`);
       throw err;
     }
     const b64 = data?.[key];
     if (b64 === undefined) throw new CredentialsNotFoundError(`${what} has no key ${key}`);
     return Buffer.from(b64, 'base64').toString('utf8');
   };
+}
+
+async function readSecret(api: KubeApi, namespace: string, name: string): Promise<SecretObject> {
+  const path = `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets/${encodeURIComponent(name)}`;
+  return JSON.parse((await api.request('GET', path, undefined, '', `get secret ${namespace}/${name}`)).body) as SecretObject;
 }
 
 /** Secret names a mirror references (source and every target). */
