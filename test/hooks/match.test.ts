@@ -75,7 +75,7 @@ describe('hooks: matching pushes to mirrors', () => {
       fc.stringMatching(/^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,20}$/),
       fc.constant(`sha256-${'c'.repeat(64)}.att`),
     );
-    const exclude = fc.constantFrom(['rc'], ['^v', '\\.0$'], ['('], [], ['sig$']);
+    const exclude = fc.constantFrom<string[]>(['rc'], ['^v', '\\.0$'], ['('], [], ['sig$']);
     const source = fc.oneof(
       fc.record({ repository: fc.constant('r.example.com/a'), tagPattern: fc.constantFrom('.*', '^v', '^[0-9]+\\.', 'rc', '^latest$', '^(a|b)+$', '('), exclude }, { requiredKeys: ['repository', 'tagPattern'] }),
       fc.record({ repository: fc.constant('r.example.com/a'), semver: fc.constantFrom('*', '>=1.0.0', '~1.2', '^2 || ^3', '>=1.4, <2', '>=3.0.0-rc.0 <4', 'latest'), exclude }, { requiredKeys: ['repository', 'semver'] }),
