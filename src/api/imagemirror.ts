@@ -157,6 +157,7 @@ const credentials = (description: string): ObjectNode =>
     rules: [{ rule: 'has(self.secretName) != has(self.provider)', message: 'set exactly one of secretName or provider' }],
     variants: {
       typeName: 'CredentialsRef',
+      description: '`credentials`: exactly one of secretName or provider (the CRD\'s CEL rule and validateMirror say so).',
       shapes: [
         { typeName: 'SecretRef', description: "A kubernetes.io/dockerconfigjson Secret in the mirror's own namespace.", properties: ['secretName'] },
         {

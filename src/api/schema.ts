@@ -113,7 +113,7 @@ export interface ObjectNode extends Common {
   /** `<notMapping>, got X` (default `must be a mapping`). */
   notMapping?: string;
   checks?: readonly Check[];
-  variants?: { typeName: string; shapes: readonly Variant[] };
+  variants?: { typeName: string; description: string; shapes: readonly Variant[] };
   /** A mapping the schema does not describe (metadata). */
   opaque?: boolean;
 }

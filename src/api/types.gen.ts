@@ -70,7 +70,7 @@ export interface CloudRef {
   provider: CloudProvider;
 }
 
-/** Credentials: exactly one of secretName (a kubernetes.io/dockerconfigjson Secret in the same namespace) or provider (the cloud identity the controller or CLI runs as, with no Secret). */
+/** `credentials`: exactly one of secretName or provider (the CRD's CEL rule and validateMirror say so). */
 export type CredentialsRef = SecretRef | CloudRef;
 
 export interface TargetSpec {

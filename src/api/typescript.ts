@@ -61,7 +61,7 @@ export function renderTypes(resources: readonly Resource[], imports: string[]): 
         for (const v of n.variants.shapes) {
           out.push(...doc(v.description, ''), `export interface ${v.typeName} {`, ...fieldLines(n, v.properties), '}', '');
         }
-        out.push(...doc(n.description?.replace(/^(Pull|Push) credentials, /, 'Credentials: '), ''), `export type ${name} = ${n.variants.shapes.map((v) => v.typeName).join(' | ')};`, '');
+        out.push(...doc(n.variants.description, ''), `export type ${name} = ${n.variants.shapes.map((v) => v.typeName).join(' | ')};`, '');
       } else {
         out.push(...doc(n.description, ''), `export interface ${name} {`, ...fieldLines(n), '}', '');
       }
