@@ -53,7 +53,7 @@ export function readValue(node: Node, v: unknown, path: string, schemaPath: stri
   let out: unknown;
   switch (node.kind) {
     case 'string':
-      out = readString(node, v, path, ctx.r);
+      out = readString(node, v, path, -1, ctx.r);
       break;
     case 'boolean':
       if (typeof v === 'boolean') out = v;
@@ -78,36 +78,42 @@ export function readValue(node: Node, v: unknown, path: string, schemaPath: stri
   return out !== undefined && extra ? extra(out, path, ctx.r) : out;
 }
 
-function readString(node: StringNode, v: unknown, path: string, r: Reporter): string | undefined {
+/** The path of a list entry is built only for an error (a list of 10⁴ valid tags builds none). */
+function at(path: string, index: number): string {
+  return index < 0 ? path : `${path}[${index}]`;
+}
+
+/** A string at `path`, or at entry `index` of the list at `path` (index ≥ 0). */
+function readString(node: StringNode, v: unknown, path: string, index: number, r: Reporter): string | undefined {
   if (node.enum) {
     if (typeof v === 'string' && node.enum.includes(v)) return v;
-    r.err(path, `must be one of ${node.enum.join(', ')}, got ${typeof v === 'string' ? q(v) : describe(v)}`);
+    r.err(at(path, index), `must be one of ${node.enum.join(', ')}, got ${typeof v === 'string' ? q(v) : describe(v)}`);
     return undefined;
   }
   if (typeof v !== 'string') {
-    r.err(path, `must be a string, got ${describe(v)}${node.notStringHint ?? ''}`);
+    r.err(at(path, index), `must be a string, got ${describe(v)}${node.notStringHint ?? ''}`);
     return undefined;
   }
   const max = node.maxLength ?? Infinity;
   if (node.lengthIsPattern) {
     // One message says both (a tag is at most 128 of these characters).
     if (tooLong(v, max) !== undefined || (node.pattern !== undefined && !re(node.pattern).test(v))) {
-      r.err(path, node.invalid ? node.invalid(v) : `invalid value ${q(v)}`);
+      r.err(at(path, index), node.invalid ? node.invalid(v) : `invalid value ${q(v)}`);
       return undefined;
     }
     return v;
   }
   if (v === '') {
-    r.err(path, 'must not be empty');
+    r.err(at(path, index), 'must not be empty');
     return undefined;
   }
   const long = tooLong(v, max);
   if (long !== undefined) {
-    r.err(path, `invalid ${node.what ?? 'value'}: ${long}`);
+    r.err(at(path, index), `invalid ${node.what ?? 'value'}: ${long}`);
     return undefined;
   }
   if (node.invalid && ((node.pattern !== undefined && !re(node.pattern).test(v)) || (node.accept && !node.accept(v)))) {
-    r.err(path, node.invalid(v));
+    r.err(at(path, index), node.invalid(v));
     return undefined;
   }
   return v;
@@ -130,13 +136,16 @@ function readList(node: Extract<Node, { kind: 'array' }>, v: unknown, path: stri
   const set = node.listType === 'set';
   const seen = new Set<string>();
   const out: unknown[] = [];
+  const itemSchemaPath = `${schemaPath}[]`;
+  const items = node.items;
+  // Plain strings (tags) take the short way: no path string unless something is wrong.
+  const plain = items.kind === 'string' && !ctx.extras?.values?.[itemSchemaPath];
   let ok = true;
   v.forEach((x, i) => {
-    const p = `${path}[${i}]`;
-    const item = readValue(node.items, x, p, `${schemaPath}[]`, ctx, true);
+    const item = plain && x !== undefined ? readString(items as StringNode, x, path, i, ctx.r) : readValue(items, x, at(path, i), itemSchemaPath, ctx, true);
     if (item === undefined) ok = false;
     else if (set && typeof x === 'string' && seen.has(x)) {
-      ctx.r.err(p, m.duplicate ? m.duplicate(x) : `duplicate ${q(x)}`);
+      ctx.r.err(at(path, i), m.duplicate ? m.duplicate(x) : `duplicate ${q(x)}`);
       ok = false;
     } else out.push(item);
     if (set && typeof x === 'string') seen.add(x);
