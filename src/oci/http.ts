@@ -74,7 +74,20 @@ export const REQUEST_DEADLINE_MS = 120_000;
 export const LOW_SPEED_BYTES = 16 * 1024;
 export const LOW_SPEED_WINDOW_MS = 30_000;
 /** Upload bodies are handed to undici in slices of at most this, so what the registry has not taken stays measurable. */
-const UPLOAD_SLICE_BYTES = 64 * 1024;
+export const UPLOAD_SLICE_BYTES = 64 * 1024;
+
+/**
+ * An upload body that counts the bytes it hands on itself: the request sets this hook instead of
+ * adding a counting stage (one more stream transition for every chunk of a blob).
+ */
+export const UPLOAD_METER = Symbol('imc.uploadMeter');
+export interface UploadMetered extends Readable {
+  [UPLOAD_METER]: ((bytes: number) => void) | undefined;
+}
+
+function isUploadMetered(b: Readable): b is UploadMetered {
+  return UPLOAD_METER in b;
+}
 
 export interface TransportTimeouts {
   connectMs?: number;
@@ -414,6 +427,16 @@ class RequestGuard {
    * source download's rate rule to judge. Once the body is sent, the answer gets the deadline.
    */
   meterUpload(body: Buffer | Uint8Array | Readable): Readable {
+    if (isStream(body) && isUploadMetered(body)) {
+      body[UPLOAD_METER] = this.meter.add;
+      body.once('end', () => {
+        clearInterval(this.ticker);
+        this.deadline(this.limits.requestMs, 'no complete response after the upload');
+      });
+      // Bytes the body holds are bytes undici has not taken: it paused the body for the socket.
+      this.rate(() => body.readableLength > 0, 'the registry took');
+      return body;
+    }
     const source = isStream(body) ? body : Readable.from([Buffer.from(body.buffer, body.byteOffset, body.byteLength)], { objectMode: false });
     const meter = this.meter;
     const counter = new Transform({

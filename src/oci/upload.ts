@@ -4,11 +4,11 @@
  * fly so that nothing is committed under the digest unless the bytes hash to it.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { pipeline, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import type { BlobReader, CallOptions, Descriptor, PutBlobOptions, PutBlobResult, RegistryCapabilities } from './content.js';
 import { isOciError, OciError } from './errors.js';
 import { drop, header, resolveUrl, type HttpResponse } from './http.js';
-import { VerifyingStream, assertSha256 } from './digest.js';
+import { VerifiedUploadBody, assertSha256 } from './digest.js';
 import { pausedByRegistry, type RegistrySession } from './session.js';
 import { withRetry } from './retry.js';
 
@@ -227,8 +227,7 @@ async function uploadMonolithic(t: UploadTarget, desc: Descriptor, open: (offset
   const { session } = t;
   const what = `upload ${desc.digest} to ${session.registry}/${t.repository}`;
   const reader = await open(0);
-  const verifier = new VerifyingStream(desc.digest, desc.size, what);
-  const body = pipeline(reader.stream, verifier, () => undefined) as Readable;
+  const body = new VerifiedUploadBody(reader.stream, desc.digest, desc.size, what);
   let res: HttpResponse;
   try {
     res = await session.request({
@@ -245,7 +244,7 @@ async function uploadMonolithic(t: UploadTarget, desc: Descriptor, open: (offset
   } catch (e) {
     // The body stream's own error (digest or size mismatch) explains the abort better than the
     // socket error undici reports for it.
-    const own = verifier.errored ?? reader.stream.errored;
+    const own = body.errored ?? reader.stream.errored;
     drop(reader.stream);
     if (isOciError(own)) throw own;
     throw e;
