@@ -212,7 +212,7 @@ export function createReconciler(o: ReconcilerOptions = {}): MirrorReconciler {
       return { outcome, reason, message, status: statusFor(prev, outcome, reason, message, generation, now, { ...handled(raw), ...owned, ...extra }), targets, requeueAfterMs };
     };
 
-    const v = validateMirror(raw);
+    const v = validateMirror(raw, { localPaths: ctx.localPaths === true });
     if (!v.ok) return finish('stalled', Reason.InvalidSpec, v.errors.join('; '));
     const m = v.mirror;
     const spec = m.spec;

@@ -55,6 +55,12 @@ export interface ReconcileContext {
   /** Deny namespaces no policy names (otherwise they are unrestricted). */
   requirePolicy?: boolean;
   /**
+   * Admit `oci:PATH` and `oci-archive:PATH` repositories: the file modes (sync, run, bundle) pass
+   * true; unset, a mirror naming a path is InvalidSpec, since it would read and write this
+   * process's file system on behalf of whoever wrote the mirror.
+   */
+  localPaths?: boolean;
+  /**
    * One value of a Secret in `namespace` (any type): the keys and trusted roots `spec.verify`
    * names. Throws CredentialsNotFoundError naming secret and key when absent, never the value.
    * Unset: a mirror with `spec.verify` cannot be verified here, and writes nothing.

@@ -200,7 +200,7 @@ export async function runBundle(o: BundleOptions): Promise<BundleResult> {
         status: {},
       };
       try {
-        const r = await reconciler.reconcile(carried, { credentials, secretValue, policies: judged.policies, localPaths: true } as Parameters<typeof reconciler.reconcile>[1]);
+        const r = await reconciler.reconcile(carried, { credentials, secretValue, policies: judged.policies, localPaths: true });
         if (r.outcome !== 'synced') {
           failed++;
           o.stderr.write(`${key}: ${r.reason}: ${r.message}\n`);

@@ -91,7 +91,8 @@ export function judgeSpecs(loaded: Pick<SpecFiles, 'mirrors' | 'policies'>): Jud
   }
 
   const judged = loaded.mirrors.map((d: RawMirrorDoc) => {
-    const v = validateMirror(d.doc);
+    // File modes: the operator's own files, so local paths are theirs to name.
+    const v = validateMirror(d.doc, { localPaths: true });
     return { d, v, key: v.ok ? mirrorKey(v.mirror) : (usableKey(d.doc) ?? d.key) };
   });
   const mirrors: MirrorEntry[] = [];

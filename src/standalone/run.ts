@@ -150,7 +150,7 @@ export async function startRun(o: RunOptions): Promise<RunHandle> {
       statuses: () => [...entries.values()].map((e) => e.status),
       // Every document, invalid ones included, gets its per-mirror series under its own key.
       keyedStatuses: () => [...entries].map(([k, e]) => [k, e.status] as const),
-      context: (_m, signal) => ({ credentials: credentialsFor(), secretValue: fileSecretValue(secrets), signal, policies, requirePolicy: o.requirePolicy }),
+      context: (_m, signal) => ({ credentials: credentialsFor(), secretValue: fileSecretValue(secrets), signal, policies, requirePolicy: o.requirePolicy, localPaths: true }),
       settle: async (key) => {
         const entry = entries.get(key);
         if (!entry || entry.mirror) return false;

@@ -220,6 +220,7 @@ export async function runSync(o: SyncOptions): Promise<{ exitCode: number; mirro
       dryRun: o.dryRun,
       policies: judged.policies,
       requirePolicy: o.requirePolicy,
+      localPaths: true,
       onProgress: out.progress ? (b) => out.progress?.(label, b) : undefined,
     });
     out.progress?.(label, undefined);

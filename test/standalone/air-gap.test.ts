@@ -12,6 +12,10 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { promisify } from 'node:util';
 import { REF_NAME_ANNOTATION } from '../../src/backends/layout/index.js';
+import { createReconciler } from '../../src/mirror/reconcile.js';
+import { LOCAL_PATHS_REFUSED } from '../../src/mirror/validate.js';
+import type { ImageMirror } from '../../src/mirror/types.js';
+import { anonymous } from '../../src/oci/credentials.js';
 import { RegistryClient } from '../../src/oci/registry.js';
 import { runSync, type MirrorResult } from '../../src/standalone/sync.js';
 import { buildIndex, fallbackTagOf, pushIndex, pushReferrer, type BuiltIndex, type BuiltReferrer } from '../support/images.js';
@@ -122,6 +126,27 @@ describe('air-gapped mirroring through sync (registry → oci: → oci-archive: 
     assert.deepEqual(fallback.manifests.map((d) => d.digest), [ref.digest]);
     const refRaw = await skopeo('inspect', '--raw', '--tls-verify=false', `docker://${b.host}/prod/app@${ref.digest}`);
     assert.deepEqual(Buffer.from(refRaw), ref.bytes);
+  });
+
+  it('a reconcile not told local paths are allowed (the controller by default) refuses them as InvalidSpec and writes nothing', async () => {
+    const reconciler = createReconciler();
+    const target = join(dir, 'refused.tar');
+    const m = {
+      apiVersion: 'imagemirror.dev/v1alpha1',
+      kind: 'ImageMirror',
+      metadata: { name: 'refused', namespace: 'air' },
+      spec: { source: { repository: `${a.host}/dev/app`, tags: ['v1'] }, targets: [{ repository: `oci-archive:${target}` }] },
+    } as ImageMirror;
+    try {
+      const r = await reconciler.reconcile(m, { credentials: async () => anonymous });
+      assert.equal(r.reason, 'InvalidSpec');
+      assert.ok(r.message.includes(LOCAL_PATHS_REFUSED), r.message);
+      const allowed = await reconciler.reconcile(m, { credentials: async () => anonymous, localPaths: true });
+      assert.equal(allowed.outcome, 'synced', allowed.message);
+    } finally {
+      await reconciler.close();
+    }
+    assert.ok((await stat(target)).size > 0);
   });
 
   it('a blob already in the layout counts as exists; a second run is up to date', async () => {
