@@ -407,6 +407,8 @@ const spec = obj({
   typeName: 'ImageMirrorSpec',
   description: 'What to mirror, from where to where, and how often.',
   required: ['source', 'targets'],
+  // The interval is parsed after the flags, as the validator always has.
+  readOrder: ['source', 'targets', 'referrers', 'overwrite', 'suspend', 'verify', 'interval'],
   rules: [
     {
       rule: 'has(self.source.digest) || (has(self.source.tags) && size(self.source.tags) == 1) || self.targets.all(t, !has(t.tags))',

@@ -113,6 +113,11 @@ export interface ObjectNode extends Common {
   /** `<notMapping>, got X` (default `must be a mapping`). */
   notMapping?: string;
   checks?: readonly Check[];
+  /**
+   * The order the validator reads (and reports) the properties in, when it is not the declared
+   * order: errors keep the order they had before the declaration existed.
+   */
+  readOrder?: readonly string[];
   variants?: { typeName: string; description: string; shapes: readonly Variant[] };
   /** A mapping the schema does not describe (metadata). */
   opaque?: boolean;

@@ -168,7 +168,8 @@ function readObject(node: ObjectNode, v: unknown, path: string, schemaPath: stri
   };
   if (!run('')) return undefined;
   const required = new Set(node.required ?? []);
-  for (const [k, child] of Object.entries(node.properties)) {
+  for (const k of node.readOrder ?? Object.keys(node.properties)) {
+    const child = node.properties[k]!;
     const raw = get(v, k);
     const value = readValue(child, raw, `${path}.${k}`, `${schemaPath}.${k}`, ctx, required.has(k));
     if (value !== undefined) out[k] = value;
@@ -176,5 +177,9 @@ function readObject(node: ObjectNode, v: unknown, path: string, schemaPath: stri
     if (!run(k)) return undefined;
   }
   if (!run(undefined)) return undefined;
-  return out;
+  if (!node.readOrder) return out;
+  // The value keeps the declared order whatever order it was read in.
+  const ordered: Obj = {};
+  for (const k of Object.keys(node.properties)) if (k in out) ordered[k] = out[k];
+  return ordered;
 }

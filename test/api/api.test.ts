@@ -10,13 +10,14 @@ import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import * as api from '../../src/api/index.js';
 import { renderCrd } from '../../src/api/crd.js';
-import { nodeAt, str, type ObjectNode, type Resource } from '../../src/api/schema.js';
+import { nodeAt, str, type Node, type ObjectNode, type Resource } from '../../src/api/schema.js';
 import { renderTypes } from '../../src/api/typescript.js';
 import { readValue } from '../../src/api/validate.js';
 import { TargetAction } from '../../src/copy/actions.js';
 import { CLOUD_PROVIDERS } from '../../src/auth/provider.js';
 import { DURATION_PATTERN, MAX_DURATION_LENGTH } from '../../src/mirror/duration.js';
 import { Reason } from '../../src/mirror/types.js';
+import { validateMirror } from '../../src/mirror/validate.js';
 import { renderApiDocs } from '../../scripts/gen-api-docs.js';
 
 const API_DIR = join(dirname(fileURLToPath(import.meta.url)), '../../src/api');
@@ -31,6 +32,26 @@ describe('src/api', () => {
         assert.equal(dirname(resolve(API_DIR, spec)), API_DIR, `${f} imports ${spec}`);
       }
     }
+  });
+
+  it('a readOrder names every property of its object once', () => {
+    const walk = (n: Node, p: string): void => {
+      if (n.kind === 'array') return walk(n.items, `${p}[]`);
+      if (n.kind !== 'object') return;
+      if (n.readOrder) assert.deepEqual([...n.readOrder].sort(), Object.keys(n.properties).sort(), p);
+      for (const [k, c] of Object.entries(n.properties)) walk(c, `${p}.${k}`);
+    };
+    walk(api.MIRROR.schema, 'ImageMirror');
+    walk(api.POLICY.schema, 'ImageMirrorPolicy');
+  });
+
+  it('validateMirror reads spec.interval after the flags and verify, and returns spec in declared order', () => {
+    const r = validateMirror({ apiVersion: api.API_VERSION, kind: api.KIND, metadata: { name: 'w' }, spec: { source: { repository: 'localhost:5000/a', tags: ['1'] }, targets: [{ repository: 'localhost:5000/b' }], interval: 'soon', suspend: 'no', verify: [] } });
+    assert.ok(!r.ok);
+    assert.deepEqual(r.errors.map((e) => e.split(':')[0]), ['spec.suspend', 'spec.verify', 'spec.interval']);
+    const ok = validateMirror({ apiVersion: api.API_VERSION, kind: api.KIND, metadata: { name: 'w' }, spec: { suspend: true, interval: '1m', targets: [{ repository: 'localhost:5000/b' }], source: { repository: 'localhost:5000/a', tags: ['1'] } } });
+    assert.ok(ok.ok);
+    assert.deepEqual(Object.keys(ok.mirror.spec), ['source', 'targets', 'referrers', 'overwrite', 'interval', 'suspend']);
   });
 
   it('the old modules re-export the same vocabulary', () => {
