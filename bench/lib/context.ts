@@ -74,11 +74,13 @@ export function createContext(o: ContextOptions): BenchContext {
   async function measure(commands: CommandLine[], registries: TestRegistry[], sources: SourceRepo[], check: (r: ProcessResult) => void): Promise<Measurement> {
     for (const r of registries) await r.resetLog();
     let wallMs = 0;
+    let cpuS = 0;
     let peak = 0;
     for (const c of commands) {
       const r = await runMeasured(c.cmd, c.args, { timeoutMs: TIMEOUT_MS });
       check(r);
       wallMs += r.wallMs;
+      cpuS += r.cpuS;
       peak = Math.max(peak, r.peakRssKb);
     }
     const entries: LoggedRequest[] = [];
@@ -93,6 +95,7 @@ export function createContext(o: ContextOptions): BenchContext {
     for (const r of registries) await r.resetLog();
     return {
       wall_s: wallMs / 1000,
+      cpu_s: cpuS,
       requests: t.requests,
       blob_uploads: t.blobUploads,
       blob_mounts: t.blobMounts,

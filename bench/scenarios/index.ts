@@ -11,7 +11,8 @@ import { resyncNoChange } from './resync.js';
 import { bigToOtherRegistry } from './big.js';
 import { fanOut } from './fanout.js';
 import { archiveRoundTrip } from './archive.js';
+import { startupFromCheckout } from './startup.js';
 import { controllerConcurrency, controllerTenThousand, controllerThroughput } from './controller.js';
 import type { Scenario } from './types.js';
 
-export const SCENARIOS: readonly Scenario[] = [copySameRegistry, retagSameRepo, resyncNoChange, bigToOtherRegistry, archiveRoundTrip, fanOut, controllerThroughput, controllerConcurrency, controllerTenThousand];
+export const SCENARIOS: readonly Scenario[] = [copySameRegistry, retagSameRepo, resyncNoChange, bigToOtherRegistry, archiveRoundTrip, fanOut, startupFromCheckout, controllerThroughput, controllerConcurrency, controllerTenThousand];
