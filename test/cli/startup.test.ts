@@ -19,7 +19,7 @@ import { promisify } from 'node:util';
 const exec = promisify(execFile);
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const MARK = 'startup-test: the bundle ran';
-const DEP = join('node_modules', 'undici', 'index.js');
+const DEP = join('node_modules', 'undici', 'lib', 'dispatcher', 'client-h1.js');
 const TOUCHED = [join('src', 'version.ts'), join('src', 'oci'), 'package.json', DEP];
 
 type IsCurrent = (root: string) => boolean;
