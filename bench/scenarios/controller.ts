@@ -13,7 +13,8 @@
  * - source: at most one tags/list per source repository per sharing window (LISTING_TTL_MS) and
  *   one manifest HEAD per reference per window, whatever the number of mirrors.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { startFakeApiServer, type FakeApiServer, type KObject } from '../../test/support/fake-apiserver.js';
 import { projectCrdPath } from '../../test/support/fake-apiserver/sample-crd.js';
@@ -60,6 +61,8 @@ const SOURCE_LISTS: MetricDef = { key: 'source_tag_lists', label: 'source tags/l
 const SOURCE_LIST_BUDGET: MetricDef = { key: 'source_tag_list_budget', label: `  allowed: 1 per ${LISTING_TTL_MS / 1000} s window`, format: int };
 const SOURCE_HEADS: MetricDef = { key: 'source_manifest_heads', label: 'source manifest HEADs (1 tag)', format: int };
 const CPU_PER_MIRROR: MetricDef = { key: 'cpu_ms_per_mirror', label: 'controller CPU per mirror', format: (v) => `${v.toFixed(1)} ms` };
+const REGISTRY_CPU: MetricDef = { key: 'registry_cpu_ms_per_mirror', label: 'target registry CPU per mirror', format: (v) => `${v.toFixed(1)} ms` };
+const API_CPU: MetricDef = { key: 'api_cpu_ms_per_mirror', label: 'fake API server (bench process) CPU per mirror', format: (v) => `${v.toFixed(1)} ms` };
 const SOURCE_REQUESTS: MetricDef = { key: 'source_requests', label: 'source requests in all', format: int };
 
 export interface ControllerRun {
@@ -81,6 +84,9 @@ export interface ControllerRun {
   peakRssKb: number;
   /** CPU seconds (user + system) the controller used until every mirror was Ready. */
   cpuSeconds: number;
+  /** CPU seconds of the target registry (B) and of the bench process (the fake API server) meanwhile. */
+  targetRegistryCpuSeconds: number;
+  apiServerCpuSeconds: number;
 }
 
 export interface RunHooks {
@@ -124,6 +130,9 @@ export async function startControllerBench(ctx: BenchContext, o: { entry?: strin
       }
       await Promise.all([A.resetLog(), B.resetLog()]);
       ctx.progress(`controller: ${label}: ${n} ImageMirrors, controller ${args.join(' ') || '(default flags)'}`);
+      const registryPid = pidOf(B.dir);
+      const registryCpuBefore = registryPid === undefined ? 0 : cpuSecondsOf(registryPid);
+      const benchCpuBefore = process.cpuUsage();
       const started = performance.now();
       const p = startControllerProcess(kubeconfig, ['--namespace', ns, '--log-level', 'info', ...args], {}, entry);
       hooks.onStart?.(p);
@@ -149,6 +158,9 @@ export async function startControllerBench(ctx: BenchContext, o: { entry?: strin
         const wallMs = performance.now() - started;
         peak = Math.max(peak, vmHwm(p.pid) ?? 0);
         const cpuSeconds = cpuSecondsOf(p.pid);
+        const targetRegistryCpuSeconds = registryPid === undefined ? 0 : cpuSecondsOf(registryPid) - registryCpuBefore;
+        const benchCpu = process.cpuUsage(benchCpuBefore);
+        const apiServerCpuSeconds = (benchCpu.user + benchCpu.system) / 1e6;
         // The reconcile counter moves just after the status write.
         let exposition = '';
         for (const deadline = Date.now() + 5000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 20))) {
@@ -172,6 +184,8 @@ export async function startControllerBench(ctx: BenchContext, o: { entry?: strin
           sourceBlobGets: src.filter((x) => x.e.method === 'GET' && x.p.kind === 'blob').length,
           peakRssKb: peak / KiB,
           cpuSeconds,
+          targetRegistryCpuSeconds,
+          apiServerCpuSeconds,
         };
       } finally {
         await p.stop(10_000);
@@ -189,6 +203,20 @@ export async function startControllerBench(ctx: BenchContext, o: { entry?: strin
       await fake.stop();
     },
   };
+}
+
+/** The docker-registry serving from dir (its config lives there), found in /proc. */
+function pidOf(dir: string): number | undefined {
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const cmd = readFileSync(`/proc/${d}/cmdline`, 'utf8');
+      if (cmd.startsWith('docker-registry') && cmd.includes(dir)) return Number(d);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return undefined;
 }
 
 /** utime + stime of a live process from /proc/PID/stat, in seconds (0 when unreadable). */
@@ -242,7 +270,8 @@ export function checkBudgets(r: ControllerRun, label: string, progress: (m: stri
       `(allowed ${targetBudget(r)}: ${TARGET_REQUESTS_PER_MIRROR} per mirror + ${REQUESTS_PER_UPLOAD} per upload, ${r.targetUploads} uploads; ${kinds}); ` +
       `source ${r.sourceRequests} requests: ${r.sourceTagLists} tags/list, ${r.sourceHeads} manifest HEADs of :${SOURCE_TAG}, ${r.sourceBlobGets} blob GETs ` +
       `(allowed ${budget} tags/list and ${budget} HEADs: 1 per ${LISTING_TTL_MS / 1000} s window); peak RSS ${(r.peakRssKb / 1024).toFixed(0)} MiB; ` +
-      `controller CPU ${r.cpuSeconds.toFixed(1)} s (${((1000 * r.cpuSeconds) / r.mirrors).toFixed(1)} ms per mirror)`,
+      `CPU per mirror: controller ${((1000 * r.cpuSeconds) / r.mirrors).toFixed(1)} ms, target registry ${((1000 * r.targetRegistryCpuSeconds) / r.mirrors).toFixed(1)} ms, ` +
+      `fake API server and bench ${((1000 * r.apiServerCpuSeconds) / r.mirrors).toFixed(1)} ms; load average ${loadavg()[0]!.toFixed(1)}`,
   );
   const over: string[] = [];
   if (r.targetRequests > targetBudget(r)) over.push(`target ${r.targetRequests} requests > ${targetBudget(r)}`);
@@ -266,6 +295,8 @@ function measurement(r: ControllerRun): Record<string, number> {
     requests: r.targetRequests + r.sourceRequests,
     peak_rss_kb: r.peakRssKb,
     cpu_ms_per_mirror: (1000 * r.cpuSeconds) / r.mirrors,
+    registry_cpu_ms_per_mirror: (1000 * r.targetRegistryCpuSeconds) / r.mirrors,
+    api_cpu_ms_per_mirror: (1000 * r.apiServerCpuSeconds) / r.mirrors,
   };
 }
 
@@ -296,7 +327,7 @@ export const controllerThroughput: Scenario = scenario(
   {
     name: 'controller',
     title: '1,000 ImageMirrors through the controller (default flags)',
-    metrics: [WALL, RECONCILES_PER_S, IN_FLIGHT, RECONCILE_MS, RECONCILES, TARGET_PER_MIRROR, SOURCE_LISTS, SOURCE_LIST_BUDGET, SOURCE_HEADS, SOURCE_REQUESTS, REQUESTS, CPU_PER_MIRROR, PEAK_RSS],
+    metrics: [WALL, RECONCILES_PER_S, IN_FLIGHT, RECONCILE_MS, RECONCILES, TARGET_PER_MIRROR, SOURCE_LISTS, SOURCE_LIST_BUDGET, SOURCE_HEADS, SOURCE_REQUESTS, REQUESTS, CPU_PER_MIRROR, REGISTRY_CPU, API_CPU, PEAK_RSS],
     method: `${METHOD_COMMON} N = 1,000 (100 with --quick); the controller runs with its default flags.`,
   },
   async (bench, ctx) => {

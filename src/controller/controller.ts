@@ -28,7 +28,7 @@ import type { BackoffOptions } from '../queue/work-queue.js';
 import { createWorkLoop, type StatusWriteResult } from '../runtime/loop.js';
 import { EventRecorder } from './events.js';
 import { LeaderElector } from './leader-election.js';
-import { Reflector, errorLine } from './reflector.js';
+import { Reflector, errorLine, stripBookkeeping } from './reflector.js';
 import { KubeApi } from './kube-http.js';
 import { DOCKERCONFIGJSON, SecretCredentials, apiSecretLookup, type SecretObject } from './secrets.js';
 import { StatusWriter } from './status.js';
@@ -259,6 +259,7 @@ export async function runController(o: ControllerOptions): Promise<ControllerHan
         kubeconfig: kc,
         path: ns ? `/apis/${GROUP}/${VERSION}/namespaces/${encodeURIComponent(ns)}/${PLURAL}` : `/apis/${GROUP}/${VERSION}/${PLURAL}`,
         labelSelector: o.selector,
+        transform: stripBookkeeping,
         timeoutSeconds: watchTimeoutSeconds,
         staleAfterMs: o.watchStaleAfterMs,
         log: { info: (m) => log.info(m), warn: (m) => log.warn(m) },
@@ -311,6 +312,7 @@ export async function runController(o: ControllerOptions): Promise<ControllerHan
         path: ns ? `/api/v1/namespaces/${encodeURIComponent(ns)}/secrets` : '/api/v1/secrets',
         // Only pull-secret contents are cached, not every Secret in the namespace.
         fieldSelector: `type=${DOCKERCONFIGJSON}`,
+        transform: stripBookkeeping,
         timeoutSeconds: watchTimeoutSeconds,
         staleAfterMs: o.watchStaleAfterMs,
         log: { info: (m) => log.info(m), warn: (m) => log.warn(m) },

@@ -37,6 +37,11 @@ export interface ReflectorOptions<T extends KubeObject> {
   listTimeoutMs?: number;
   handlers?: ReflectorHandlers<T>;
   /**
+   * Applied to every object before it is cached and handed to handlers (client-go's
+   * SetTransform): drop what the controller never reads, since the cache holds every object.
+   */
+  transform?: (obj: T) => T;
+  /**
    * A 404 on the list means the resource type is not served (its CRD is not installed), so no such
    * object can exist: count it as an empty collection (synced) and list again every `recheckMs`
    * (default 30 s). Any other error still keeps the cache unsynced.
@@ -193,7 +198,7 @@ export class Reflector<T extends KubeObject> {
     if (this.stopped) return served;
     const first = !this.isSynced;
     const fresh = new Map<string, T>();
-    for (const item of list.items) fresh.set(Reflector.key(item), item);
+    for (const item of list.items) fresh.set(Reflector.key(item), this.o.transform ? this.o.transform(item) : item);
     const old = new Map(this.objects);
     this.objects.clear();
     for (const [k, v] of fresh) this.objects.set(k, v);
@@ -269,7 +274,7 @@ export class Reflector<T extends KubeObject> {
       if (rv) this.resourceVersion = rv;
       return;
     }
-    const obj = e.object;
+    const obj = this.o.transform ? this.o.transform(e.object) : e.object;
     const k = Reflector.key(obj);
     const prev = this.objects.get(k);
     switch (e.type) {
@@ -328,4 +333,23 @@ export class Reflector<T extends KubeObject> {
 export function errorLine(err: unknown): string {
   const msg = err instanceof Error ? err.message : String(err);
   return msg.split('\n')[0] ?? '';
+}
+
+/** The kubectl annotation holding a copy of the whole applied object. */
+export const LAST_APPLIED_ANNOTATION = 'kubectl.kubernetes.io/last-applied-configuration';
+
+/**
+ * Drops metadata.managedFields and kubectl's last-applied copy of the object: on a real API server
+ * they are one to a few KiB per object, more than the rest of an ImageMirror, and nothing here
+ * reads them (what controller-runtime's TransformStripManagedFields does).
+ */
+export function stripBookkeeping<T extends KubeObject>(obj: T): T {
+  const md = obj.metadata as (KubeObject['metadata'] & { managedFields?: unknown; annotations?: Record<string, string> }) | undefined;
+  if (!md) return obj;
+  if (md.managedFields !== undefined) delete md.managedFields;
+  if (md.annotations && LAST_APPLIED_ANNOTATION in md.annotations) {
+    const { [LAST_APPLIED_ANNOTATION]: _dropped, ...rest } = md.annotations;
+    md.annotations = rest;
+  }
+  return obj;
 }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { parse as parseYaml } from 'yaml';
-import { Reflector } from '../../src/controller/reflector.js';
+import { LAST_APPLIED_ANNOTATION, Reflector, stripBookkeeping } from '../../src/controller/reflector.js';
 import type { KubeObject } from '../../src/controller/kube-http.js';
 import { startFakeApiServer, type FakeApiServer, type KObject } from '../support/fake-apiserver.js';
 import { crdPath, policyCrdPath } from '../support/fake-apiserver/sample-crd.js';
@@ -92,6 +92,29 @@ describe('Reflector (against the fake API server)', function () {
     assert.deepEqual(seen.updates, ['b']);
     assert.deepEqual(r.list().map((o) => o.metadata!.name).sort(), ['b', 'c']);
     assert.equal(r.relists, 0);
+  });
+
+  it('with stripBookkeeping, cached objects (listed or watched) lack managedFields and the last-applied copy, other annotations kept', async () => {
+    type Meta = { managedFields?: unknown; annotations?: Record<string, string> };
+    const bulky = (name: string): KObject => {
+      const m = mirror(name);
+      const meta = m.metadata as Meta;
+      meta.managedFields = [{ manager: 'kubectl-client-side-apply', operation: 'Update', fieldsType: 'FieldsV1', fieldsV1: { 'f:spec': {} } }];
+      meta.annotations = { [LAST_APPLIED_ANNOTATION]: JSON.stringify(m), 'imagemirror.dev/requested-at': 'now' };
+      return m;
+    };
+    await fake.create(bulky('listed'));
+    assert.ok((fake.get<KObject>(API, 'imagemirrors', 'team-a', 'listed')!.metadata as Meta).managedFields, 'the API server keeps them');
+    const r = start({ transform: stripBookkeeping });
+    await r.waitForSync();
+    await until(() => r.connected, 5000, 'watch connected');
+    await fake.create(bulky('watched'));
+    await until(() => seen.adds.includes('watched'), 5000, 'add of watched');
+    for (const name of ['listed', 'watched']) {
+      const meta = r.get('team-a', name)!.metadata as Meta;
+      assert.equal(meta.managedFields, undefined, name);
+      assert.deepEqual(meta.annotations, { 'imagemirror.dev/requested-at': 'now' }, name);
+    }
   });
 
   it('a dropped watch resumes from the last resourceVersion without missing events', async () => {
