@@ -56,6 +56,12 @@ export interface ReflectorOptions<T extends KubeObject> {
 
 type WatchEnd = 'closed' | 'stale' | 'stopped';
 
+/**
+ * Objects per list page (client-go's reflector pages by 500 too): ten thousand mirrors in one
+ * answer would be a body of several MiB held three times over (chunks, buffer, string) while parsed.
+ */
+export const LIST_PAGE_SIZE = 500;
+
 export class Reflector<T extends KubeObject> {
   private readonly objects = new Map<string, T>();
   private resourceVersion = '';
@@ -179,12 +185,22 @@ export class Reflector<T extends KubeObject> {
     let list: { metadata?: { resourceVersion?: string }; items: T[] };
     let served = true;
     try {
-      list = await listObjects<T>(
-        this.o.kubeconfig,
-        this.o.path,
-        { labelSelector: this.o.labelSelector, fieldSelector: this.o.fieldSelector },
-        signal,
-      );
+      list = { items: [] };
+      let cont: string | undefined;
+      do {
+        // Every page comes from the snapshot of the first (the continue token pins it), so the
+        // watch starts from the first page's resourceVersion; a server that pages a moving list
+        // then replays what changed meanwhile instead of losing it.
+        const page = await listObjects<T>(
+          this.o.kubeconfig,
+          this.o.path,
+          { labelSelector: this.o.labelSelector, fieldSelector: this.o.fieldSelector, limit: LIST_PAGE_SIZE, continue: cont },
+          signal,
+        );
+        for (const item of page.items) list.items.push(this.o.transform ? this.o.transform(item) : item);
+        list.metadata ??= page.metadata;
+        cont = page.metadata?.continue || undefined;
+      } while (cont);
     } catch (err) {
       if (!(this.o.absentIsEmpty && err instanceof KubeHttpError && err.code === 404)) throw err;
       list = { items: [] };
@@ -198,7 +214,7 @@ export class Reflector<T extends KubeObject> {
     if (this.stopped) return served;
     const first = !this.isSynced;
     const fresh = new Map<string, T>();
-    for (const item of list.items) fresh.set(Reflector.key(item), this.o.transform ? this.o.transform(item) : item);
+    for (const item of list.items) fresh.set(Reflector.key(item), item);
     const old = new Map(this.objects);
     this.objects.clear();
     for (const [k, v] of fresh) this.objects.set(k, v);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { parse as parseYaml } from 'yaml';
-import { LAST_APPLIED_ANNOTATION, Reflector, stripBookkeeping } from '../../src/controller/reflector.js';
+import { LAST_APPLIED_ANNOTATION, LIST_PAGE_SIZE, Reflector, stripBookkeeping } from '../../src/controller/reflector.js';
 import type { KubeObject } from '../../src/controller/kube-http.js';
 import { startFakeApiServer, type FakeApiServer, type KObject } from '../support/fake-apiserver.js';
 import { crdPath, policyCrdPath } from '../support/fake-apiserver/sample-crd.js';
@@ -115,6 +115,27 @@ describe('Reflector (against the fake API server)', function () {
       assert.equal(meta.managedFields, undefined, name);
       assert.deepEqual(meta.annotations, { 'imagemirror.dev/requested-at': 'now' }, name);
     }
+  });
+
+  it(`lists in pages of ${LIST_PAGE_SIZE} and misses nothing created between pages`, async () => {
+    const n = 2 * LIST_PAGE_SIZE + 1;
+    for (let i = 0; i < n; i++) await fake.create(mirror(`m${i}`));
+    let pages = 0;
+    const r = start({
+      // Called for each listed object as its page arrives: create one more after the first page.
+      transform: (o) => {
+        if (++pages === LIST_PAGE_SIZE) void fake.create(mirror('late'));
+        return o;
+      },
+    });
+    await r.waitForSync();
+    const lists = fake.requests.filter((q) => q.verb === 'list' && q.resource === 'imagemirrors');
+    assert.equal(lists.length, 3);
+    for (const q of lists) assert.equal(new URLSearchParams(q.query).get('limit'), String(LIST_PAGE_SIZE));
+    assert.equal(new Set(seen.adds).size, seen.adds.length);
+    // The late one is in the watch that follows the list (the pages are one snapshot).
+    await until(() => seen.adds.includes('late'), 5000, 'the mirror created between pages');
+    assert.equal(r.list().length, n + 1);
   });
 
   it('a dropped watch resumes from the last resourceVersion without missing events', async () => {
