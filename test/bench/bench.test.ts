@@ -12,6 +12,8 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { countTraffic, parseRequest } from '../../bench/lib/access-log.js';
 import { median, ratio, renderTable } from '../../bench/lib/stats.js';
+import { checkBudgets, sourceReadBudget, targetBudget, type ControllerRun } from '../../bench/scenarios/controller.js';
+import { LISTING_TTL_MS } from '../../src/mirror/shared-reads.js';
 
 const execFileP = promisify(execFile);
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -43,6 +45,25 @@ describe('bench', () => {
         [{ registry: A, repo: 'src/app' }],
       );
       assert.deepEqual(c, { requests: 8, blobUploads: 1, blobMounts: 1, uploadedDigests: [d], sourceBlobGets: 1 });
+    });
+  });
+
+  describe('controller request budgets', () => {
+    const run = (o: Partial<ControllerRun>): ControllerRun => ({
+      mirrors: 1000, wallMs: 9000, reconciles: 1000, reconcileSeconds: 0, reconcileCount: 0, targetRequests: 6000, targetUploads: 0, targetByKind: {},
+      sourceRequests: 4, sourceTagLists: 2, sourceHeads: 2, sourceBlobGets: 0, peakRssKb: 0, cpuSeconds: 0, targetRegistryCpuSeconds: 0, apiServerCpuSeconds: 0, ...o,
+    });
+    it('allows one source read per sharing window and 6 target requests per mirror, plus 3 per first-copy upload', () => {
+      assert.equal(sourceReadBudget(LISTING_TTL_MS - 1), 1);
+      assert.equal(sourceReadBudget(2 * LISTING_TTL_MS), 3);
+      assert.equal(targetBudget({ mirrors: 1000, targetUploads: 3 }), 6009);
+      const lines: string[] = [];
+      checkBudgets(run({ targetRequests: 6009, targetUploads: 3 }), 'ok', (m) => lines.push(m));
+      assert.match(lines[0]!, /6009 requests, 6\.01 per mirror \(allowed 6009/);
+    });
+    it('fails a run over budget, naming each budget exceeded', () => {
+      assert.throws(() => checkBudgets(run({ targetRequests: 9000 }), 'x', () => {}), /target 9000 requests > 6000$/);
+      assert.throws(() => checkBudgets(run({ sourceTagLists: 1000, sourceHeads: 1000 }), 'x', () => {}), /source tags\/list 1000 > 2; source manifest HEADs 1000 > 2$/);
     });
   });
 
