@@ -476,6 +476,12 @@ const condition = obj({
   },
 });
 
+/**
+ * Longest digest status.owned records: "sha256:" and 64 hex digits is 71, sha512 is 135; 256 is
+ * the bound every other digest in the status has.
+ */
+const OWNED_DIGEST_MAX_LENGTH = 256;
+
 const status = obj({
   typeName: 'ImageMirrorStatus',
   description: 'Observed state, written by the controller.',
@@ -523,7 +529,8 @@ const status = obj({
       },
     }),
     owned: list({
-      description: 'Target tags this mirror wrote, one entry per target repository; what prune may delete. Not capped like targets.',
+      description:
+        'Target tags this mirror wrote, one entry per target repository, with the manifest digest it wrote to each; what prune may delete. A tag pushed over since (it points at another digest now) is no longer this mirror\'s: prune forgets it instead of deleting it, with one NotPruned row saying so. Not capped like targets.',
       maxItems: LIMITS.targets,
       items: obj({
         typeName: 'OwnedTags',
@@ -531,6 +538,12 @@ const status = obj({
         properties: {
           repository: str({ description: 'Target repository, as in spec.targets[].repository.', maxLength: LIMITS.repositoryLength }),
           tags: list({ description: 'Tags this mirror wrote there.', maxItems: OWNED_TAGS_CAP, items: str({ maxLength: LIMITS.tagLength }) }),
+          digests: list({
+            description:
+              'The manifest digest written to each tag, parallel to tags (same length, same order); "" where unknown. Absent in statuses written before digests were recorded: a tag is then pruned only when a Copied, Retagged or UpToDate row of the same status gives its digest.',
+            maxItems: OWNED_TAGS_CAP,
+            items: str({ maxLength: OWNED_DIGEST_MAX_LENGTH }),
+          }),
         },
       }),
     }),

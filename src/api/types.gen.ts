@@ -132,7 +132,7 @@ export interface ImageMirrorStatus {
   lastHandledRequestedAt?: string;
   /** Cumulative blob bytes for this resource. */
   bytes?: BytesStatus;
-  /** Target tags this mirror wrote, one entry per target repository; what prune may delete. Not capped like targets. */
+  /** Target tags this mirror wrote, one entry per target repository, with the manifest digest it wrote to each; what prune may delete. A tag pushed over since (it points at another digest now) is no longer this mirror's: prune forgets it instead of deleting it, with one NotPruned row saying so. Not capped like targets. */
   owned?: OwnedTags[];
 }
 
@@ -180,6 +180,8 @@ export interface OwnedTags {
   repository: string;
   /** Tags this mirror wrote there. */
   tags: string[];
+  /** The manifest digest written to each tag, parallel to tags (same length, same order); "" where unknown. Absent in statuses written before digests were recorded: a tag is then pruned only when a Copied, Retagged or UpToDate row of the same status gives its digest. */
+  digests?: string[];
 }
 
 /** ImageMirrorPolicy limits which repositories the ImageMirrors of some namespaces may read and write. */

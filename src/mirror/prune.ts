@@ -3,12 +3,23 @@
  * ownership record (status.owned) that says which tags those are.
  *
  * Only tags in the record are ever candidates, so a tag the mirror did not write is never touched;
- * the reconcile also leaves out tags another mirror now claims. A candidate is deleted as a tag
- * (OCI distribution 1.1: `DELETE /v2/<name>/manifests/<tag>`, the manifest stays). A registry
- * without tag deletion (distribution 2.x answers 400 DIGEST_INVALID) gets the manifest deleted by
- * digest instead, which deletes every tag pointing at it, so that happens only when no other tag
- * of the repository points at that manifest or at an index holding it; otherwise the tag is
- * reported NotPruned with the reason, and stays in the record to be tried again.
+ * the reconcile also leaves out tags another mirror now claims. The record keeps, per tag, the
+ * manifest digest the mirror wrote there, and a candidate is deleted only while it still points at
+ * that digest: a tag another tool has pushed over since is no longer the mirror's. Such a tag is
+ * not deleted and is forgotten (dropped from the record), with one NotPruned row saying
+ * "overwritten since: now sha256:…" so the hand-over is visible once rather than silent; the row
+ * does not come back on the next reconcile because the tag is no longer recorded. A tag recorded
+ * without a digest (a status from before digests were recorded, whose rows do not give one) cannot
+ * be shown unchanged, so it is forgotten the same way instead of pruned.
+ *
+ * A candidate is deleted as a tag (OCI distribution 1.1: `DELETE /v2/<name>/manifests/<tag>`, the
+ * manifest stays). A registry without tag deletion (distribution 2.x answers 400 DIGEST_INVALID)
+ * gets the manifest deleted by digest instead, which deletes every tag pointing at it, so that
+ * happens only when no other tag of the repository (a tag pushed over included) points at that
+ * manifest or at an index holding it; otherwise the tag is reported NotPruned with the reason, and
+ * stays in the record to be tried again. The registry API has no conditional delete: a push
+ * under a candidate between prune's HEAD of it and its DELETE is deleted with it (the window is
+ * the few requests of this pass; there is no way to close it from the client).
  */
 import type { Repository } from '../oci/content.js';
 import { describeError, isOciError } from '../oci/errors.js';
@@ -39,21 +50,26 @@ export interface PruneOptions {
 /** What prune did with one candidate tag. */
 export interface PruneResult {
   tag: string;
-  /** Pruned and NotPruned become status rows; Gone (absent already) is just forgotten. */
-  outcome: 'Pruned' | 'NotPruned' | 'Gone';
+  /**
+   * Pruned and NotPruned become status rows; Gone (absent already) is just forgotten; Disowned
+   * (no longer provably the mirror's: it points at another manifest than the one recorded) is
+   * forgotten with a NotPruned row.
+   */
+  outcome: 'Pruned' | 'NotPruned' | 'Gone' | 'Disowned';
   /** The manifest the tag pointed at ('' when unknown). */
   digest: string;
   message?: string;
 }
 
 /**
- * Prunes `candidates` (tags of `repo` this mirror wrote that left its selection) in one target
- * repository. Never throws for a registry error: a candidate that could not be pruned is
- * NotPruned with the reason.
+ * Prunes `candidates` (tag → the digest this mirror wrote there, for tags of `repo` that left its
+ * selection) in one target repository. Never throws for a registry error: a candidate that could
+ * not be pruned is NotPruned with the reason.
  */
-export async function pruneTags(repo: Repository, candidates: readonly string[], o: PruneOptions = {}): Promise<PruneResult[]> {
+export async function pruneTags(repo: Repository, candidates: ReadonlyMap<string, string>, o: PruneOptions = {}): Promise<PruneResult[]> {
   const call = o.signal ? { signal: o.signal } : {};
-  const pending = new Set(candidates);
+  /** Candidates still pointing at what the mirror wrote: the only ones that may be deleted. */
+  const pending = new Set<string>();
   const results: PruneResult[] = [];
   const digestOf = new Map<string, string>();
   let holders: Promise<Map<string, string>> | undefined;
@@ -61,7 +77,7 @@ export async function pruneTags(repo: Repository, candidates: readonly string[],
   const deleted = new Set<string>();
 
   // Every candidate's manifest first: a manifest deleted by digest takes its other candidates along.
-  const sorted = [...pending].sort();
+  const sorted = [...candidates.keys()].sort();
   const unreadable = new Map<string, string>();
   for (const tag of sorted) {
     if (o.signal?.aborted) return results;
@@ -72,6 +88,7 @@ export async function pruneTags(repo: Repository, candidates: readonly string[],
       unreadable.set(tag, describeError(e));
     }
   }
+  for (const [tag, wrote] of candidates) if (digestOf.get(tag) === wrote) pending.add(tag);
   for (const tag of sorted) {
     if (o.signal?.aborted) break;
     const why = unreadable.get(tag);
@@ -82,6 +99,11 @@ export async function pruneTags(repo: Repository, candidates: readonly string[],
     const digest = digestOf.get(tag);
     if (digest === undefined) {
       results.push({ tag, outcome: 'Gone', digest: '' });
+      continue;
+    }
+    const wrote = candidates.get(tag) ?? '';
+    if (digest !== wrote) {
+      results.push({ tag, outcome: 'Disowned', digest, message: overwrittenMessage(digest, wrote, o.dryRun === true) });
       continue;
     }
     if (o.dryRun) {
@@ -187,9 +209,15 @@ async function otherHolders(repo: Repository, candidates: ReadonlySet<string>, c
 
 const INDEX_TYPES: ReadonlySet<string> = new Set([MediaType.OciIndex, MediaType.DockerManifestList]);
 
+function overwrittenMessage(now: string, wrote: string, dryRun: boolean): string {
+  const forgotten = dryRun ? 'would be forgotten, not deleted' : 'forgotten, not deleted';
+  return `not pruned: overwritten since: now ${now}, the mirror wrote ${wrote}; no longer this mirror's tag, ${forgotten}`;
+}
+
 /** A status row for a prune result (none for Gone). */
 export function pruneReport(reference: string, r: PruneResult): TargetReport | undefined {
   if (r.outcome === 'Gone') return undefined;
+  // Disowned is a NotPruned row: the tag left the selection and was not deleted.
   return {
     reference,
     digest: r.digest,
@@ -201,21 +229,34 @@ export function pruneReport(reference: string, r: PruneResult): TargetReport | u
   };
 }
 
-/** status.owned as repository → tags. */
-export function ownedByRepository(owned: readonly OwnedTags[] | undefined): Map<string, Set<string>> {
-  const map = new Map<string, Set<string>>();
+/**
+ * status.owned as repository → (tag → the digest written there, '' when unknown). An entry
+ * without digests (or with a digests list not parallel to its tags) is from a status written
+ * before digests were recorded: its tags take the digest of a Copied, Retagged or UpToDate row
+ * of the same status (`rowDigests`, reference → digest), the only proof of what was written.
+ */
+export function ownedByRepository(owned: readonly OwnedTags[] | undefined, rowDigests: ReadonlyMap<string, string> = new Map()): Map<string, Map<string, string>> {
+  const map = new Map<string, Map<string, string>>();
   for (const o of owned ?? []) {
     let tags = map.get(o.repository);
-    if (!tags) map.set(o.repository, (tags = new Set()));
-    for (const t of o.tags) tags.add(t);
+    if (!tags) map.set(o.repository, (tags = new Map()));
+    const digests = o.digests?.length === o.tags.length ? o.digests : undefined;
+    for (const [i, t] of o.tags.entries()) {
+      const digest = digests?.[i] || rowDigests.get(`${o.repository}:${t}`) || '';
+      // A tag listed twice keeps a digest it has.
+      if (!tags.get(t)) tags.set(t, digest);
+    }
   }
   return map;
 }
 
-/** repository → tags as status.owned: sorted, empty repositories left out. */
-export function ownedList(map: ReadonlyMap<string, ReadonlySet<string>>): OwnedTags[] {
+/** repository → (tag → digest) as status.owned: sorted by repository and tag, empty repositories left out. */
+export function ownedList(map: ReadonlyMap<string, ReadonlyMap<string, string>>): OwnedTags[] {
   return [...map]
     .filter(([, tags]) => tags.size > 0)
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-    .map(([repository, tags]) => ({ repository, tags: [...tags].sort() }));
+    .map(([repository, tags]) => {
+      const sorted = [...tags].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+      return { repository, tags: sorted.map(([t]) => t), digests: sorted.map(([, d]) => d) };
+    });
 }

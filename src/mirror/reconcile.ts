@@ -11,7 +11,9 @@
  * so a re-sync re-reads no signatures; another digest or changed keys are checked afresh.
  *
  * Ownership and prune: every target tag the mirror writes (Copied or Retagged; a tag already in
- * place is not counted as written) is recorded in status.owned, per target repository. A target
+ * place is not counted as written) is recorded in status.owned, per target repository, with the
+ * digest written (kept current by later Copied, Retagged and UpToDate rows of recorded tags), so
+ * prune can tell a tag still holding what the mirror wrote from one pushed over since. A target
  * removed from the spec has its record forgotten, not its tags deleted: the mirror no longer
  * speaks for that repository. With `prune: true`, recorded tags the selection no longer takes are
  * deleted (prune.ts), only after every selected tag synced (a failed copy keeps what the target
@@ -43,7 +45,7 @@ import { resyncIntervalMs } from './interval.js';
 import { TargetClaims, claimKey } from './claims.js';
 import { checkPolicy } from './policy.js';
 import { SharedReads, type SharedReadsOptions } from './shared-reads.js';
-import { ownedByRepository, ownedList, pruneReport, pruneTags } from './prune.js';
+import { ownedByRepository, ownedList, pruneReport, pruneTags, type PruneResult } from './prune.js';
 import { verifyImage, type VerifyMaterial, type VerifyOutcome } from '../verify/index.js';
 import { removeCondition, setCondition } from './conditions.js';
 import {
@@ -334,20 +336,21 @@ export function createReconciler(o: ReconcilerOptions = {}): MirrorReconciler {
     }
     // Ownership per canonical target repository; a target gone from the spec is forgotten.
     const repoKey = (r: Repository): string => `${r.registry}/${r.repository}`;
-    const previouslyOwned = ownedByRepository(prev.owned ?? ownedFromRows(prev));
-    const owned = new Map<string, Set<string>>();
-    for (const t of targets) owned.set(repoKey(t.repository), new Set(previouslyOwned.get(repoKey(t.repository))));
+    const previouslyOwned = ownedByRepository(prev.owned ?? ownedFromRows(prev), writtenDigests(prev));
+    /** Canonical target repository → (tag → digest written there, '' when unknown). */
+    const owned = new Map<string, Map<string, string>>();
+    for (const t of targets) owned.set(repoKey(t.repository), new Map(previouslyOwned.get(repoKey(t.repository))));
     if (!ctx.dryRun) ownedNow = ownedList(owned);
     let ownedFull = false;
-    const recordWritten = (repository: string, tag: string): void => {
+    const recordWritten = (repository: string, tag: string, digest: string): void => {
       const tags = owned.get(repository);
-      if (!tags || tags.has(tag)) return;
+      if (!tags) return;
       // Past the cap a written tag goes unrecorded: it is never pruned, which is the safe side.
-      if (tags.size >= OWNED_TAGS_CAP) {
+      if (!tags.has(tag) && tags.size >= OWNED_TAGS_CAP) {
         ownedFull = true;
         return;
       }
-      tags.add(tag);
+      tags.set(tag, digest);
     };
 
     // One tag, one owner: claim every selected target tag before the first write. A tag another
@@ -413,7 +416,10 @@ export function createReconciler(o: ReconcilerOptions = {}): MirrorReconciler {
         if (!ctx.dryRun) {
           for (const r of result.targets) {
             const w = written.get(r.reference);
-            if (w && (r.action === TargetAction.Copied || r.action === TargetAction.Retagged)) recordWritten(w.repository, w.tag);
+            if (!w) continue;
+            if (r.action === TargetAction.Copied || r.action === TargetAction.Retagged) recordWritten(w.repository, w.tag, r.digest);
+            // A recorded tag found holding what the mirror writes: its digest is that one now.
+            else if (r.action === TargetAction.UpToDate && owned.get(w.repository)?.has(w.tag)) recordWritten(w.repository, w.tag, r.digest);
           }
           ownedNow = ownedList(owned);
         }
@@ -429,8 +435,11 @@ export function createReconciler(o: ReconcilerOptions = {}): MirrorReconciler {
         const rk = repoKey(t.repository);
         const tags = owned.get(rk);
         if (!tags) continue;
-        const left = [...tags].filter((tag) => !wanted.has(`${rk}:${tag}`)).sort();
-        const candidates: string[] = [];
+        const left = [...tags.keys()].filter((tag) => !wanted.has(`${rk}:${tag}`)).sort();
+        // Two targets naming one repository prune it once.
+        if (pruneRows.some((r) => r.reference.startsWith(`${rk}:`))) continue;
+        const candidates = new Map<string, string>();
+        const results: PruneResult[] = [];
         for (const tag of left) {
           const ref = `${rk}:${tag}`;
           // Another mirror writes it now: not ours to delete, and no longer ours to record.
@@ -438,14 +447,15 @@ export function createReconciler(o: ReconcilerOptions = {}): MirrorReconciler {
           if (owner !== key) {
             if (!ctx.dryRun) tags.delete(tag);
           } else if (pruneEnabled(t.spec)) {
-            candidates.push(tag);
+            const digest = tags.get(tag) ?? '';
+            if (digest !== '') candidates.set(tag, digest);
+            else results.push({ tag, outcome: 'Disowned', digest: '', message: unknownDigestMessage(ctx.dryRun === true) });
           }
         }
-        // Two targets naming one repository prune it once.
-        if (candidates.length === 0 || pruneRows.some((r) => r.reference.startsWith(`${rk}:`))) continue;
-        const results = await pruneTags(t.repository, candidates, { dryRun: ctx.dryRun, signal: ctx.signal });
+        if (candidates.size > 0) results.push(...(await pruneTags(t.repository, candidates, { dryRun: ctx.dryRun, signal: ctx.signal })));
+        results.sort((a, b) => (a.tag < b.tag ? -1 : a.tag > b.tag ? 1 : 0));
         for (const r of results) {
-          if (!ctx.dryRun && (r.outcome === 'Pruned' || r.outcome === 'Gone')) tags.delete(r.tag);
+          if (!ctx.dryRun && (r.outcome === 'Pruned' || r.outcome === 'Gone' || r.outcome === 'Disowned')) tags.delete(r.tag);
           const row = pruneReport(`${rk}:${r.tag}`, r);
           if (row) pruneRows.push(row);
           if (row && !ctx.dryRun) o.metrics?.countTarget(row.action);
@@ -658,11 +668,20 @@ function pruneSummary(rows: readonly TargetReport[]): string {
 }
 
 /**
+ * A recorded tag left the selection without a known digest (a status from before digests were
+ * recorded, whose rows do not say what was written): it cannot be shown unchanged since.
+ */
+function unknownDigestMessage(dryRun: boolean): string {
+  return `not pruned: the ownership record (from an earlier version) has no digest for this tag, so it cannot be shown unchanged since the mirror wrote it; ${dryRun ? 'would be forgotten' : 'forgotten'}, not deleted`;
+}
+
+/**
  * The ownership record of a status written before status.owned existed: the tags its rows say it
- * copied or retagged (rows are capped, so this may be fewer than it wrote; never more).
+ * copied or retagged, with the digests written (rows are capped, so this may be fewer than it
+ * wrote; never more).
  */
 function ownedFromRows(prev: ImageMirrorStatus): OwnedTags[] {
-  const byRepo = new Map<string, Set<string>>();
+  const byRepo = new Map<string, Map<string, string>>();
   for (const row of prev.targets ?? []) {
     if (row.action !== TargetAction.Copied && row.action !== TargetAction.Retagged) continue;
     const ref = claimKey(row.reference);
@@ -670,10 +689,25 @@ function ownedFromRows(prev: ImageMirrorStatus): OwnedTags[] {
     if (ref === undefined || at < 0) continue;
     const repo = ref.slice(0, at);
     let tags = byRepo.get(repo);
-    if (!tags) byRepo.set(repo, (tags = new Set()));
-    tags.add(ref.slice(at + 1));
+    if (!tags) byRepo.set(repo, (tags = new Map()));
+    tags.set(ref.slice(at + 1), row.digest);
   }
   return ownedList(byRepo);
+}
+
+/**
+ * Target reference → the digest a row of the last status says the tag holds from this mirror
+ * (Copied, Retagged, or UpToDate: found holding what the mirror writes). What dates an ownership
+ * entry recorded without digests; a Conflict, Failed or prune row proves nothing about it.
+ */
+function writtenDigests(prev: ImageMirrorStatus): Map<string, string> {
+  const map = new Map<string, string>();
+  for (const row of prev.targets ?? []) {
+    if (row.action !== TargetAction.Copied && row.action !== TargetAction.Retagged && row.action !== TargetAction.UpToDate) continue;
+    const ref = claimKey(row.reference);
+    if (ref !== undefined && row.digest) map.set(ref, row.digest);
+  }
+  return map;
 }
 
 function refPart(reference: string): { tag?: string; digest?: string } {

@@ -101,11 +101,26 @@ export async function readStatusFile(statusDir: string, key: string): Promise<Im
   return status;
 }
 
+/**
+ * The entries of status.owned that have its shape. digests may be absent (a file written before
+ * digests were recorded; the reconcile then dates those tags from the status rows); present, it
+ * must be strings parallel to tags, else the entry is dropped: a digest paired with the wrong tag
+ * could let prune delete a tag that was pushed over. A tag or digest that is not a string drops
+ * that pair.
+ */
 function wellFormedOwned(owned: unknown): OwnedTags[] {
   if (!Array.isArray(owned)) return [];
   return owned.flatMap((o: unknown) => {
-    const e = o as Partial<OwnedTags> | null;
+    const e = o as Partial<Record<keyof OwnedTags, unknown>> | null;
     if (typeof e !== 'object' || e === null || typeof e.repository !== 'string' || !Array.isArray(e.tags)) return [];
-    return [{ repository: e.repository, tags: e.tags.filter((t): t is string => typeof t === 'string') }];
+    const tags: unknown[] = e.tags;
+    if (e.digests === undefined) return [{ repository: e.repository, tags: tags.filter((t): t is string => typeof t === 'string') }];
+    if (!Array.isArray(e.digests) || e.digests.length !== tags.length) return [];
+    const digests: unknown[] = e.digests;
+    const pairs = tags.flatMap((t, i) => {
+      const d = digests[i];
+      return typeof t === 'string' && typeof d === 'string' ? [[t, d] as const] : [];
+    });
+    return [{ repository: e.repository, tags: pairs.map(([t]) => t), digests: pairs.map(([, d]) => d) }];
   });
 }

@@ -83,6 +83,17 @@ describe('src/api', () => {
     assert.equal(api.trustedRootKey({ key: 'root.json' }), 'root.json');
   });
 
+  it('status.owned: digests is optional (statuses of the earlier shape have none) and bounded like the tags it is parallel to', () => {
+    const entry = nodeAt(api.MIRROR.schema, 'status.owned[]') as ObjectNode;
+    assert.deepEqual([...(entry.required ?? [])].sort(), ['repository', 'tags']);
+    const tags = entry.properties.tags!;
+    const digests = entry.properties.digests!;
+    assert.ok(tags.kind === 'array' && digests.kind === 'array');
+    assert.equal(digests.maxItems, tags.maxItems);
+    assert.equal(digests.maxItems, api.OWNED_TAGS_CAP);
+    assert.ok(digests.items.kind === 'string' && (digests.items.maxLength ?? 0) >= `sha512:${'0'.repeat(128)}`.length);
+  });
+
   it('a field added to the declaration reaches the CRD, the types, the validator and the docs', () => {
     // The one edit: a property in the declaration (here on a copy of it).
     const source = nodeAt(api.MIRROR.schema, 'spec.source') as ObjectNode;

@@ -55,6 +55,11 @@ describe('prune (real registry)', function () {
     return (await repo.listTags()).sort();
   }
 
+  /** The digest each tag of `repo` points at now, as status.owned records it. */
+  async function digestsOf(repo: Repository, tagList: string[]): Promise<string[]> {
+    return Promise.all(tagList.map(async (t) => (await repo.headManifest(t))?.digest ?? `(no tag ${t})`));
+  }
+
   it('deletes exactly the tags it wrote that left the selection; a foreign tag and a tag that was already there survive; the dry run lists them first', async () => {
     const src = client.repository('p1/src');
     const dst = client.repository('p1/dst');
@@ -69,7 +74,7 @@ describe('prune (real registry)', function () {
     const first = await reconciler.reconcile(mirror('m', spec), ctx);
     assert.equal(first.outcome, 'synced', first.message);
     assert.deepEqual(rows(first), [['1.2', 'UpToDate'], ['1.1', 'Copied']]);
-    assert.deepEqual(first.status.owned, [{ repository: `${reg.host}/p1/dst`, tags: ['1.1'] }], 'only what it wrote is recorded');
+    assert.deepEqual(first.status.owned, [{ repository: `${reg.host}/p1/dst`, tags: ['1.1'], digests: await digestsOf(dst, ['1.1']) }], 'only what it wrote is recorded, with the digest written');
 
     for (const t of ['1.3', '1.4']) await pushImage(src, buildImage({ layers: [256] }), t);
     // Now 1.3 and 1.4 are selected: 1.1 (written) and 1.2 (already there) left the selection.
@@ -85,7 +90,7 @@ describe('prune (real registry)', function () {
     assert.deepEqual(rows(second), [['1.4', 'Copied'], ['1.3', 'Copied'], ['1.1', 'Pruned']]);
     assert.match(second.message, /; 1 tag pruned$/);
     assert.deepEqual(await tags(dst), ['1.2', '1.3', '1.4', 'foreign-0.9']);
-    assert.deepEqual(second.status.owned, [{ repository: `${reg.host}/p1/dst`, tags: ['1.3', '1.4'] }]);
+    assert.deepEqual(second.status.owned, [{ repository: `${reg.host}/p1/dst`, tags: ['1.3', '1.4'], digests: await digestsOf(dst, ['1.3', '1.4']) }]);
     assert.equal(second.status.targets?.find((t) => t.action === 'Pruned')?.reference, `${reg.host}/p1/dst:1.1`);
 
     // Nothing left to prune: a no-op.
@@ -119,7 +124,7 @@ describe('prune (real registry)', function () {
     assert.match(by.solo?.message ?? '', /no tag deletion and tag pinned points at the same manifest/);
     assert.match(second.message, /; 2 not pruned \(/);
     assert.deepEqual(await tags(dst), ['amd64', 'multi', 'pinned', 'solo', 'someone-elses-multi'], 'nothing deleted');
-    assert.deepEqual(second.status.owned, [{ repository: `${reg.host}/p2/dst`, tags: ['amd64', 'multi', 'solo'] }], 'kept to try again');
+    assert.deepEqual(second.status.owned, [{ repository: `${reg.host}/p2/dst`, tags: ['amd64', 'multi', 'solo'], digests: await digestsOf(dst, ['amd64', 'multi', 'solo']) }], 'kept to try again');
   });
 
   it('a registry with OCI 1.1 tag deletion: the tag goes, the manifest stays for the other tag, no other tag is read', async () => {
@@ -205,7 +210,7 @@ describe('prune (real registry)', function () {
     const second = await reconciler.reconcile(mirror('m5', { source: { repository: `${reg.host}/p5/src`, tags: ['v1'] }, targets: [{ repository: a, prune: true }] }, first.status), ctx);
     assert.equal(second.outcome, 'synced', second.message);
     assert.deepEqual(rows(second), [['v1', 'UpToDate']]);
-    assert.deepEqual(second.status.owned, [{ repository: a, tags: ['v1'] }]);
+    assert.deepEqual(second.status.owned, [{ repository: a, tags: ['v1'], digests: await digestsOf(client.repository('p5/a'), ['v1']) }]);
     assert.deepEqual(await tags(client.repository('p5/b')), ['v1']);
   });
 
@@ -226,6 +231,87 @@ describe('prune (real registry)', function () {
     assert.deepEqual(rows(a3), [['own', 'UpToDate']], 'no prune row for a tag another mirror owns');
     assert.deepEqual(a3.status.owned?.[0]?.tags, ['own']);
     assert.deepEqual(await tags(dst), ['own', 'shared']);
+  });
+
+  it('a tag it wrote that another tool pushed over since is not its own any more: not deleted, the foreign image intact, forgotten with one NotPruned row (tag deletion or not)', async () => {
+    const proxy = await tagDeletingProxy(reg);
+    try {
+      for (const [host, name] of [[reg.host, 'p10'], [proxy.host, 'p11']] as const) {
+        const src = client.repository(`${name}/src`);
+        const dst = client.repository(`${name}/dst`);
+        for (const t of ['a', 'b']) await pushImage(src, buildImage({ layers: [64] }), t);
+        const spec = (t: string): ImageMirrorSpec => ({ source: { repository: `${host}/${name}/src`, tags: [t] }, targets: [{ repository: `${host}/${name}/dst`, prune: true }] });
+        const first = await reconciler.reconcile(mirror(name, spec('a')), ctx);
+        assert.equal(first.outcome, 'synced', first.message);
+        const wrote = (await dst.headManifest('a'))!.digest;
+        // Another tool pushes its own image under the tag the mirror wrote.
+        const foreign = await pushImage(dst, buildImage({ layers: [80] }), 'a');
+        assert.notEqual(foreign.digest, wrote);
+
+        const dry = await reconciler.reconcile(mirror(name, spec('b'), first.status), { ...ctx, dryRun: true });
+        assert.deepEqual(rows(dry), [['b', 'Copied'], ['a', 'NotPruned']], `${host} dry run`);
+        assert.doesNotMatch(dry.message, /would prune/);
+
+        const second = await reconciler.reconcile(mirror(name, spec('b'), first.status), ctx);
+        assert.equal(second.outcome, 'synced', second.message);
+        assert.deepEqual(rows(second), [['b', 'Copied'], ['a', 'NotPruned']], host);
+        const row = second.targets[1]!;
+        assert.equal(row.digest, foreign.digest);
+        assert.equal(row.message, `not pruned: overwritten since: now ${foreign.digest}, the mirror wrote ${wrote}; no longer this mirror's tag, forgotten, not deleted`);
+        assert.deepEqual(await tags(dst), ['a', 'b']);
+        assert.equal((await dst.headManifest('a'))?.digest, foreign.digest, 'the tag still points at the foreign image');
+        for (const b of foreign.blobs) assert.equal(await dst.headBlob(b.descriptor.digest), b.bytes.length, 'its blobs are there');
+        assert.deepEqual(second.status.owned, [{ repository: `${host}/${name}/dst`, tags: ['b'], digests: await digestsOf(dst, ['b']) }], 'forgotten');
+
+        const third = await reconciler.reconcile(mirror(name, spec('b'), second.status), ctx);
+        assert.deepEqual(rows(third), [['b', 'UpToDate']], 'reported once');
+      }
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('a status of the earlier shape (owned without digests) prunes exactly what its rows prove: Copied and unchanged goes; pushed over, or no row, stays and is forgotten', async () => {
+    const src = client.repository('p12/src');
+    const dst = client.repository('p12/dst');
+    for (const t of ['a', 'b', 'c', 'd']) await pushImage(src, buildImage({ layers: [64] }), t);
+    const spec = (t: string[]): ImageMirrorSpec => ({ source: { repository: `${reg.host}/p12/src`, tags: t }, targets: [{ repository: `${reg.host}/p12/dst`, prune: true }] });
+    const first = await reconciler.reconcile(mirror('m12', spec(['a', 'b', 'c'])), ctx);
+    assert.equal(first.outcome, 'synced', first.message);
+    // What the previous version stored: tags only, and here no row for c (rows are capped).
+    const old: ImageMirrorStatus = {
+      ...first.status,
+      owned: [{ repository: `${reg.host}/p12/dst`, tags: ['a', 'b', 'c'] }],
+      targets: first.status.targets!.filter((t) => !t.reference.endsWith(':c')),
+    };
+    assert.deepEqual(old.targets!.map((t) => t.action), ['Copied', 'Copied']);
+    const foreign = await pushImage(dst, buildImage({ layers: [80] }), 'b');
+
+    const second = await reconciler.reconcile(mirror('m12', spec(['d']), old), ctx);
+    assert.equal(second.outcome, 'synced', second.message);
+    const by = Object.fromEntries(second.targets.map((t) => [t.reference.slice(t.reference.lastIndexOf(':') + 1), t]));
+    assert.deepEqual(rows(second), [['d', 'Copied'], ['a', 'Pruned'], ['b', 'NotPruned'], ['c', 'NotPruned']]);
+    assert.match(by.b?.message ?? '', new RegExp(`^not pruned: overwritten since: now ${foreign.digest}`));
+    assert.match(by.c?.message ?? '', /^not pruned: the ownership record \(from an earlier version\) has no digest for this tag/);
+    assert.deepEqual(await tags(dst), ['b', 'c', 'd']);
+    assert.equal((await dst.headManifest('b'))?.digest, foreign.digest);
+    assert.deepEqual(second.status.owned, [{ repository: `${reg.host}/p12/dst`, tags: ['d'], digests: await digestsOf(dst, ['d']) }]);
+  });
+
+  it('an earlier-shape record is dated by an UpToDate row, and a re-sync records the digest', async () => {
+    const src = client.repository('p13/src');
+    const dst = client.repository('p13/dst');
+    for (const t of ['a', 'b']) await pushImage(src, buildImage({ layers: [64] }), t);
+    const spec = (t: string[]): ImageMirrorSpec => ({ source: { repository: `${reg.host}/p13/src`, tags: t }, targets: [{ repository: `${reg.host}/p13/dst`, prune: true }] });
+    const first = await reconciler.reconcile(mirror('m13', spec(['a'])), ctx);
+    const again = await reconciler.reconcile(mirror('m13', spec(['a']), { ...first.status, owned: [{ repository: `${reg.host}/p13/dst`, tags: ['a'] }] }), ctx);
+    assert.deepEqual(rows(again), [['a', 'UpToDate']]);
+    assert.deepEqual(again.status.owned, [{ repository: `${reg.host}/p13/dst`, tags: ['a'], digests: await digestsOf(dst, ['a']) }], 'the digest filled in');
+    // The same old record, with only the UpToDate row to date it: pruned.
+    const old: ImageMirrorStatus = { ...again.status, owned: [{ repository: `${reg.host}/p13/dst`, tags: ['a'] }] };
+    const third = await reconciler.reconcile(mirror('m13', spec(['b']), old), ctx);
+    assert.deepEqual(rows(third), [['b', 'Copied'], ['a', 'Pruned']]);
+    assert.deepEqual(await tags(dst), ['b']);
   });
 
   it('a listed tag missing at the source: SourceNotFound, and nothing is pruned', async () => {

@@ -58,6 +58,8 @@ spec:
   targets: [{repository: ${reg.host}/${target}, prune: true}]
 `;
   const tagsOf = async (repo: string): Promise<string[]> => (await client.repository(repo).listTags()).sort();
+  /** What status.owned records with each tag: the digest written there. */
+  const digestsOf = async (repo: string, tags: string[]): Promise<string[]> => Promise.all(tags.map(async (t) => (await client.repository(repo).headManifest(t))?.digest ?? `(no tag ${t})`));
 
   it('sync refuses prune without --status-dir: one line, exit 2, nothing written', async () => {
     const file = join(dir, 'no-status.yaml');
@@ -76,7 +78,7 @@ spec:
     assert.equal(first.code, 0, first.stderr);
     await pushImage(client.repository('synced/app'), buildImage({ layers: [64] }), 'foreign');
     const stored = JSON.parse(await readFile(join(statusDir, 'team-a_web.json'), 'utf8')) as { status: { owned?: unknown } };
-    assert.deepEqual(stored.status.owned, [{ repository: `${reg.host}/synced/app`, tags: ['a', 'b'] }]);
+    assert.deepEqual(stored.status.owned, [{ repository: `${reg.host}/synced/app`, tags: ['a', 'b'], digests: await digestsOf('synced/app', ['a', 'b']) }]);
 
     await writeFile(file, doc('web', ['b', 'c'], 'synced/app'));
     const dry = await cli(['sync', '-f', file, '--status-dir', statusDir, '--dry-run', '-o', 'json']);
@@ -90,7 +92,7 @@ spec:
     assert.match(second.stdout, new RegExp(`^team-a/web\\s+${reg.host}/synced/app:a\\s+Pruned\\s+sha256:`, 'm'));
     assert.deepEqual(await tagsOf('synced/app'), ['b', 'c', 'foreign']);
     const after = JSON.parse(await readFile(join(statusDir, 'team-a_web.json'), 'utf8')) as { status: { owned?: unknown } };
-    assert.deepEqual(after.status.owned, [{ repository: `${reg.host}/synced/app`, tags: ['b', 'c'] }]);
+    assert.deepEqual(after.status.owned, [{ repository: `${reg.host}/synced/app`, tags: ['b', 'c'], digests: await digestsOf('synced/app', ['b', 'c']) }]);
   });
 
   it('run: a restarted run prunes what the previous one wrote (its status file is read back)', async () => {
@@ -105,12 +107,12 @@ spec:
     await writeFile(join(specs, 'svc.yaml'), doc('svc', ['c'], 'ran/app'));
     const st = await runUntil(specs, statusDir, statusFile, (s) => s.targets?.some((t) => t.action === 'Pruned') === true);
     assert.deepEqual(await tagsOf('ran/app'), ['c']);
-    assert.deepEqual(st.owned, [{ repository: `${reg.host}/ran/app`, tags: ['c'] }]);
+    assert.deepEqual(st.owned, [{ repository: `${reg.host}/ran/app`, tags: ['c'], digests: await digestsOf('ran/app', ['c']) }]);
   });
 });
 
 interface StoredStatus {
-  owned?: Array<{ repository: string; tags: string[] }>;
+  owned?: Array<{ repository: string; tags: string[]; digests?: string[] }>;
   targets?: Array<{ reference: string; action: string }>;
   conditions?: Array<{ type: string; status: string }>;
 }

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { dirname, join, resolve } from 'node:path';
 import fc from 'fast-check';
-import { MAX_STATUS_FILE_NAME, statusFileName, statusFilePath } from '../../src/standalone/status-files.js';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { MAX_STATUS_FILE_NAME, readStatusFile, statusFileName, statusFilePath, writeStatusFile } from '../../src/standalone/status-files.js';
 
 describe('status file names', () => {
   const dir = resolve('/var/lib/image-mirror/status');
@@ -61,6 +63,47 @@ describe('status file names', () => {
         if (a !== b) assert.notEqual(statusFileName(a), statusFileName(b));
       }),
       { numRuns: 500 },
+    );
+  });
+});
+
+describe('status.owned read back from a status file', () => {
+  let dir: string;
+  const D1 = `sha256:${'1'.repeat(64)}`;
+  const D2 = `sha256:${'2'.repeat(64)}`;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'status-files-'));
+  });
+  after(async () => rm(dir, { recursive: true, force: true }));
+
+  async function roundTrip(owned: unknown): Promise<unknown> {
+    await writeFile(statusFilePath(dir, 'team-a/web'), JSON.stringify({ key: 'team-a/web', source: 'x.yaml', status: { owned } }));
+    return (await readStatusFile(dir, 'team-a/web'))?.owned;
+  }
+
+  it('keeps what it wrote: tags with their digests', async () => {
+    const owned = [{ repository: 'r.example/a', tags: ['1.0', '1.1'], digests: [D1, D2] }];
+    await writeStatusFile(dir, { key: 'team-a/web', source: 'x.yaml', status: { owned } });
+    assert.deepEqual((await readStatusFile(dir, 'team-a/web'))?.owned, owned);
+  });
+
+  it('keeps an entry of the earlier shape (tags only) as it is, for the reconcile to date from the rows', async () => {
+    assert.deepEqual(await roundTrip([{ repository: 'r.example/a', tags: ['1.0', 7, '1.1'] }]), [{ repository: 'r.example/a', tags: ['1.0', '1.1'] }]);
+  });
+
+  it('drops an entry whose digests are not parallel to its tags, and a pair whose tag or digest is not a string', async () => {
+    assert.deepEqual(
+      await roundTrip([
+        { repository: 'r.example/short', tags: ['1.0', '1.1'], digests: [D1] },
+        { repository: 'r.example/notlist', tags: ['1.0'], digests: D1 },
+        { repository: 'r.example/pairs', tags: ['1.0', null, '1.2'], digests: [D1, D2, 5] },
+        { repository: 'r.example/ok', tags: ['2.0'], digests: [D2] },
+        { tags: ['x'], digests: [D1] },
+      ]),
+      [
+        { repository: 'r.example/pairs', tags: ['1.0'], digests: [D1] },
+        { repository: 'r.example/ok', tags: ['2.0'], digests: [D2] },
+      ],
     );
   });
 });
