@@ -67,11 +67,13 @@ export function isCloudProvider(v: unknown): v is CloudProvider {
 export const TARGET_ROWS_CAP = 100;
 
 /**
- * Most tags status.owned records per target repository (the CRD's maxItems). The status must fit
- * the API server's request limit (about 1.5 MiB): 10,000 tags of typical length take a few hundred
- * KiB, and a mirror selecting more than that from one repository should be split anyway.
+ * Most tags status.owned records per target repository (the CRD's maxItems), and across all of a
+ * mirror's target repositories together (the reconcile stops recording there). The status must fit
+ * the API server's request limit (about 1.5 MiB): a recorded tag with its digest takes about 85
+ * bytes, so 5,000 take about 420 KiB, leaving room for rows and conditions. A tag written past the
+ * cap is not recorded and so never pruned; a mirror selecting more should be split.
  */
-export const OWNED_TAGS_CAP = 10_000;
+export const OWNED_TAGS_CAP = 5_000;
 
 /** The Secret data key a keyless entry reads its trusted root from when it names none. */
 export const DEFAULT_TRUSTED_ROOT_KEY = 'trusted_root.json';

@@ -345,8 +345,9 @@ export function createReconciler(o: ReconcilerOptions = {}): MirrorReconciler {
     const recordWritten = (repository: string, tag: string, digest: string): void => {
       const tags = owned.get(repository);
       if (!tags) return;
-      // Past the cap a written tag goes unrecorded: it is never pruned, which is the safe side.
-      if (!tags.has(tag) && tags.size >= OWNED_TAGS_CAP) {
+      // Past the cap (per repository and in total) a written tag goes unrecorded: it is never
+      // pruned, which is the safe side.
+      if (!tags.has(tag) && ownedCount(owned) >= OWNED_TAGS_CAP) {
         ownedFull = true;
         return;
       }
@@ -680,6 +681,13 @@ function unknownDigestMessage(dryRun: boolean): string {
  * copied or retagged, with the digests written (rows are capped, so this may be fewer than it
  * wrote; never more).
  */
+/** Tags recorded across every target repository of the mirror. */
+function ownedCount(owned: ReadonlyMap<string, ReadonlyMap<string, string>>): number {
+  let n = 0;
+  for (const tags of owned.values()) n += tags.size;
+  return n;
+}
+
 function ownedFromRows(prev: ImageMirrorStatus): OwnedTags[] {
   const byRepo = new Map<string, Map<string, string>>();
   for (const row of prev.targets ?? []) {
