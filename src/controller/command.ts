@@ -65,8 +65,8 @@ export async function startControllerCommand(
   o: ControllerCommandOptions,
 ): Promise<{ stop(): Promise<void>; controller: ControllerHandle; server: ServerHandle; webhook?: PushReceiverHandle }> {
   const env = o.env ?? process.env;
-  // V8 grows the young generation under a steady allocation rate (up to 16 MiB a semi-space) and
-  // the old generation's limit with it; kept at its initial size, the controller's peak RSS at
+  // V8 grows the young generation under a steady allocation rate (up to 16 MiB a semi-space);
+  // kept at its initial size, the controller's peak RSS at
   // 10,000 mirrors is 173 MiB instead of 269 MiB (128 instead of 160 at 1,000), at no measurable
   // CPU cost (npm run bench -- --scenario controller-10k).
   setFlagsFromString('--semi-space-growth-factor=1');
