@@ -227,7 +227,8 @@ export function buildCli(): Command {
       .option('--retry-period <d>', 'leader retry period', durationArg('--retry-period'), '2s')
       .option('--metrics-addr <addr>', 'serve /metrics, /healthz, /readyz here', ':8080')
       .option('--shutdown-grace <d>', 'how long in-flight copies may finish on SIGTERM', durationArg('--shutdown-grace'), '60s')
-      .option('--cloud-credentials <providers>', "cloud providers (aws, gcp, azure; comma-separated, repeatable) whose identity, the pod's own, mirrors may use through credentials.provider (default: none)", collect, []),
+      .option('--cloud-credentials <providers>', "cloud providers (aws, gcp, azure; comma-separated, repeatable) whose identity, the pod's own, mirrors may use through credentials.provider (default: none)", collect, [])
+      .option('--allow-local-paths', 'admit oci:PATH and oci-archive:PATH repositories, read and written on the controller\'s own file system (default: refused as InvalidSpec)'),
   )))).action(async (opts: ControllerCliOptions) => {
     const log = createLogger({ level: opts.logLevel, format: opts.logFormat });
     // Loaded only here: client-node costs ~0.4 s and ~70 MiB at import, which sync and run never need.

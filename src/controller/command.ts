@@ -49,6 +49,8 @@ export interface ControllerCommandOptions {
    * use through `credentials.provider`. Default none: any namespace could otherwise push with it.
    */
   cloudCredentials?: string[];
+  /** --allow-local-paths: admit oci:/oci-archive: repositories (the controller's own file system). */
+  allowLocalPaths?: boolean;
   /** --webhook-addr: serve registry push notifications here (own listener; off when unset). */
   webhookAddr?: string;
   /** --webhook-token-file: their shared secret, re-read on every request (a rotated Secret works). */
@@ -144,6 +146,7 @@ export async function startControllerCommand(
       metrics,
       requirePolicy: o.requirePolicy,
       cloudCredentials,
+      localPaths: o.allowLocalPaths === true,
       onImageLocation: (registry, repository, digest) => reconciler.locations.recordImage(registry, repository, digest),
       onSynced: (key, at, startedAt) => webhook?.observeSynced(key, at, startedAt),
       log: o.log,

@@ -30,7 +30,7 @@ import { EventRecorder } from './events.js';
 import { LeaderElector } from './leader-election.js';
 import { Reflector, errorLine, stripBookkeeping } from './reflector.js';
 import { KubeApi } from './kube-http.js';
-import { DOCKERCONFIGJSON, SecretCredentials, apiSecretLookup, type SecretObject } from './secrets.js';
+import { DOCKERCONFIGJSON, SecretCredentials, apiSecretLookup, apiSecretValue, type SecretObject } from './secrets.js';
 import { StatusWriter } from './status.js';
 import { formatBytes } from '../format.js';
 
@@ -63,6 +63,12 @@ export interface ControllerOptions {
    * pulls with that identity, so scope namespaces and repositories with ImageMirrorPolicies.
    */
   cloudCredentials?: readonly CloudProvider[];
+  /**
+   * Admit `oci:PATH` / `oci-archive:PATH` repositories (--allow-local-paths). Default false: such a
+   * mirror reads and writes the controller's own file system, which no namespace should get by
+   * writing a spec; refused as InvalidSpec naming the flag.
+   */
+  localPaths?: boolean;
   /** While the ImageMirrorPolicy CRD is not installed (no policies can exist), how often to look again. Default 30 s. */
   policyRecheckMs?: number;
   /**
@@ -142,6 +148,7 @@ export async function runController(o: ControllerOptions): Promise<ControllerHan
   const reflectorFor = <T>(m: Map<string, Reflector<T & { metadata?: { name?: string } }>>, ns: string): Reflector<T & { metadata?: { name?: string } }> | undefined =>
     m.get(ns) ?? m.get('*');
 
+  const secretValue = apiSecretValue(o.kubeconfig);
   const secrets = new SecretCredentials(
     { get: (ns, name) => reflectorFor<SecretObject>(secretReflectors, ns)?.get(ns, name) },
     apiSecretLookup(kc),
@@ -161,7 +168,9 @@ export async function runController(o: ControllerOptions): Promise<ControllerHan
     if (!o.onImageLocation || !status?.targets?.length) return;
     if (prev && JSON.stringify(prev.targets) === JSON.stringify(status.targets)) return;
     for (const row of status.targets) {
+      // A pruned row names a tag that is gone; a NotPruned one teaches nothing new either.
       if (!row.digest || row.action === TargetAction.Failed || row.action === TargetAction.Conflict) continue;
+      if (row.action === TargetAction.Pruned || row.action === TargetAction.NotPruned) continue;
       try {
         const ref = parseReference(row.reference);
         o.onImageLocation(ref.registry, ref.repository, row.digest);
@@ -200,6 +209,12 @@ export async function runController(o: ControllerOptions): Promise<ControllerHan
           requirePolicy: o.requirePolicy,
           cloudProviders: o.cloudCredentials ?? [],
           allowCloudProviderHint: cloudCredentialsHint,
+          // spec.verify's keys and trusted roots: Secrets of the mirror's own namespace only.
+          secretValue: async (ns, name, key) => {
+            if (ns !== own) throw new CredentialsNotFoundError(`secret ${ns}/${name} is outside the mirror's namespace ${own}`);
+            return secretValue(own, name, key);
+          },
+          ...(o.localPaths ? { localPaths: true } : {}),
         };
       },
       // Suspended: conditions are left as they were, observedGeneration follows the spec.
