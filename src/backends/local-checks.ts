@@ -5,7 +5,8 @@
  * exactly what each other refuses.
  */
 import { sha256Digest } from '../oci/digest.js';
-import type { OciError } from '../oci/errors.js';
+import type { CallOptions, Descriptor, PutBlobOptions, PutBlobResult } from '../oci/content.js';
+import { OciError } from '../oci/errors.js';
 import { MAX_MANIFEST_BYTES } from '../oci/media-types.js';
 import { isSha256Digest, isValidTag, looksLikeDigest, quote } from '../oci/names.js';
 
@@ -28,4 +29,29 @@ export function checkManifestPut<T>(reference: string, bytes: Uint8Array, what: 
   } catch {
     throw fail('MANIFEST_INVALID', what, 'not JSON');
   }
+}
+
+/** A local store's answer to an aborted call: CANCELLED, as the registry client answers it. */
+export function throwIfAborted(o: CallOptions | undefined, what: string): void {
+  if (o?.signal?.aborted) throw new OciError({ code: 'CANCELLED', message: `${what}: cancelled` });
+}
+
+/**
+ * The front half of a local store's putBlob: the digest must be sha256, and each offered mount
+ * source is tried in turn. The mount result, or undefined when the blob must be stored.
+ */
+export async function mountBeforeStore(
+  desc: Descriptor,
+  options: PutBlobOptions | undefined,
+  what: string,
+  mount: (from: string) => Promise<boolean>,
+  fail: Fail,
+): Promise<PutBlobResult | undefined> {
+  throwIfAborted(options, what);
+  if (!isSha256Digest(desc.digest)) throw fail('DIGEST_INVALID', what, 'not a sha256 digest');
+  for (const from of options?.mountFrom ?? []) {
+    if (await mount(from)) return { transfer: 'mount', mountedFrom: from };
+    options?.onMountRefused?.(from);
+  }
+  return undefined;
 }

@@ -23,7 +23,7 @@ import { sha256Digest } from '../../oci/digest.js';
 import { OciError } from '../../oci/errors.js';
 import { MAX_MANIFEST_BYTES, MediaType } from '../../oci/media-types.js';
 import { isSha256Digest, isValidTag, looksLikeDigest, quote } from '../../oci/names.js';
-import { checkManifestPut, checkReference } from '../local-checks.js';
+import { checkManifestPut, checkReference, mountBeforeStore, throwIfAborted } from '../local-checks.js';
 
 /** The annotation skopeo, umoci and containerd use to name an index.json entry. */
 export const REF_NAME_ANNOTATION = 'org.opencontainers.image.ref.name';
@@ -43,10 +43,6 @@ export interface IndexJson {
 }
 
 export const emptyIndex = (): IndexJson => ({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [] });
-
-export function throwIfAborted(o: CallOptions | undefined, what: string): void {
-  if (o?.signal?.aborted) throw new OciError({ code: 'CANCELLED', message: `${what}: cancelled` });
-}
 
 export abstract class LayoutView implements Repository {
   readonly capabilities = LAYOUT_CAPABILITIES;
@@ -284,12 +280,8 @@ export abstract class LayoutView implements Repository {
 
   async putBlob(desc: Descriptor, open: (offset: number) => Promise<BlobReader>, options?: PutBlobOptions): Promise<PutBlobResult> {
     const what = `upload ${desc.digest} to ${this.where()}`;
-    throwIfAborted(options, what);
-    if (!isSha256Digest(desc.digest)) throw this.err('DIGEST_INVALID', what, 'not a sha256 digest');
-    for (const from of options?.mountFrom ?? []) {
-      if (await this.mountBlob(desc, from, options)) return { transfer: 'mount', mountedFrom: from };
-      options?.onMountRefused?.(from);
-    }
+    const mounted = await mountBeforeStore(desc, options, what, (from) => this.mountBlob(desc, from, options), (c, w, d) => this.err(c, w, d));
+    if (mounted) return mounted;
     await this.storeBlob(desc, open, what, options);
     return { transfer: 'upload' };
   }

@@ -19,7 +19,7 @@ import type {
 import { sha256Digest } from '../../oci/digest.js';
 import { OciError } from '../../oci/errors.js';
 import { isSha256Digest, isValidRepository, looksLikeDigest, quote } from '../../oci/names.js';
-import { checkManifestPut, checkReference } from '../local-checks.js';
+import { checkManifestPut, checkReference, mountBeforeStore, throwIfAborted } from '../local-checks.js';
 
 export interface MemoryStoreOptions {
   /** Serve the referrers API (default true); without it referrers are found by the fallback tag. */
@@ -92,10 +92,6 @@ export class MemoryStore {
     this.blobs.set(digest, bytes);
     this.state(name, true)!.blobs.add(digest);
   }
-}
-
-function throwIfAborted(o: CallOptions | undefined, what: string): void {
-  if (o?.signal?.aborted) throw new OciError({ code: 'CANCELLED', message: `${what}: cancelled` });
 }
 
 class MemoryRepository implements Repository {
@@ -223,12 +219,8 @@ class MemoryRepository implements Repository {
 
   async putBlob(desc: Descriptor, open: (offset: number) => Promise<BlobReader>, options?: PutBlobOptions): Promise<PutBlobResult> {
     const what = `upload ${desc.digest} to ${this.where()}`;
-    throwIfAborted(options, what);
-    if (!isSha256Digest(desc.digest)) throw this.err('DIGEST_INVALID', what, 'not a sha256 digest');
-    for (const from of options?.mountFrom ?? []) {
-      if (await this.mountBlob(desc, from, options)) return { transfer: 'mount', mountedFrom: from };
-      options?.onMountRefused?.(from);
-    }
+    const mounted = await mountBeforeStore(desc, options, what, (from) => this.mountBlob(desc, from, options), (c, w, d) => this.err(c, w, d));
+    if (mounted) return mounted;
     const r = await open(0);
     const chunks: Buffer[] = [];
     let seen = 0;
